@@ -1,0 +1,1 @@
+"""Service configuration: regions, visit types, fees (one file: service.json)."""

@@ -1,0 +1,108 @@
+"""Errors of the domain, each with a machine-readable code and the HTTP status it maps to.
+
+Mapped to HTTP in exactly one place (`homevisits.http.install_error_handlers`). Codes are part of
+the API: clients switch on them, so never rename one.
+"""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
+                 details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+        self.details = details or {}
+
+    def to_body(self) -> dict:
+        body = {"error": {"code": self.code, "message": self.message}}
+        if self.details:
+            body["error"]["details"] = self.details
+        return body
+
+
+class InvalidRequest(DomainError):
+    code, status = "invalid_request", 400
+
+
+class Unauthorized(DomainError):
+    code, status = "unauthorized", 401
+
+
+class Forbidden(DomainError):
+    code, status = "forbidden", 403
+
+
+class NotFound(DomainError):
+    code, status = "not_found", 404
+
+
+class NotServed(DomainError):
+    code, status = "not_served", 404
+
+
+class RegionNotOpen(DomainError):
+    code, status = "region_not_open", 409
+
+
+class WindowNotBookable(DomainError):
+    code, status = "window_not_bookable", 422
+
+
+class WindowFull(DomainError):
+    code, status = "window_full", 409
+
+
+class InvalidPersonalNumber(DomainError):
+    code, status = "invalid_personal_number", 422
+
+
+class PatientTooYoung(DomainError):
+    code, status = "patient_too_young", 422
+
+
+class NotAllowedToBookFor(DomainError):
+    code, status = "not_allowed_to_book_for", 422
+
+
+class InvalidTransition(DomainError):
+    code, status = "invalid_transition", 409
+
+
+class Conflict(DomainError):
+    code, status = "conflict", 409
+
+
+class IdempotencyKeyRequired(DomainError):
+    code, status = "idempotency_key_required", 400
+
+
+class RequestInProgress(DomainError):
+    code, status = "request_in_progress", 409
+
+
+class PaymentDeclined(DomainError):
+    code, status = "payment_declined", 402
+
+
+class PaymentProviderUnavailable(DomainError):
+    code, status = "payment_provider_unavailable", 503
+
+
+class InvalidSignature(DomainError):
+    code, status = "invalid_signature", 400
+
+
+class BookingNotPayable(DomainError):
+    code, status = "booking_not_payable", 409
+
+
+class PaymentRejected(DomainError):
+    """The payment provider refused a request it should have accepted (a bug or a state clash)."""
+    code, status = "payment_rejected", 502

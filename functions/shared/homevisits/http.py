@@ -1,0 +1,75 @@
+"""The one place where errors become HTTP responses, and the resolver every function starts from."""
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from homevisits.auth import Caller, caller_from_event
+from homevisits.errors import DomainError
+from homevisits.observability import get_logger
+
+JSON = "application/json"
+
+
+def error_response(status: int, code: str, message: str, details: dict | None = None,
+                   headers: dict | None = None) -> Response:
+    body = {"error": {"code": code, "message": message}}
+    if details:
+        body["error"]["details"] = details
+    return Response(status_code=status, content_type=JSON, body=json.dumps(body), headers=headers or {})
+
+
+def make_resolver(service: str) -> APIGatewayHttpResolver:
+    """An HTTP API resolver with request validation and the shared error mapping installed."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+    logger = get_logger(service)
+
+    @app.exception_handler(DomainError)
+    def _domain(err: DomainError):
+        return error_response(err.status, err.code, err.message, err.details or None)
+
+    @app.exception_handler(RequestValidationError)
+    def _validation(err: RequestValidationError):
+        # Field locations and messages only: never echo the input (it may be personal data).
+        problems = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")}
+                    for e in err.errors()]
+        return error_response(400, "invalid_request", "the request does not match the schema",
+                              {"problems": problems})
+
+    @app.exception_handler(json.JSONDecodeError)
+    def _bad_json(_err):
+        return error_response(400, "invalid_json", "the body is not valid JSON")
+
+    try:
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError, IdempotencyValidationError)
+
+        @app.exception_handler(IdempotencyAlreadyInProgressError)
+        def _in_progress(_err):
+            return error_response(409, "request_in_progress",
+                                  "the same request is still being processed; retry shortly",
+                                  headers={"Retry-After": "1"})
+
+        @app.exception_handler(IdempotencyValidationError)
+        def _key_reused(_err):
+            return error_response(422, "idempotency_key_reused",
+                                  "this Idempotency-Key was used with a different request body")
+    except ImportError:  # pragma: no cover - idempotency ships with powertools
+        pass
+
+    @app.exception_handler(Exception)
+    def _unexpected(err: Exception):
+        logger.exception("unhandled error", extra={"error_type": type(err).__name__})
+        return error_response(500, "internal_error", "something went wrong on our side")
+
+    return app
+
+
+def current_caller(app: APIGatewayHttpResolver) -> Caller:
+    return caller_from_event(app.current_event.raw_event)
+
+
+def json_response(status: int, body) -> Response:
+    return Response(status_code=status, content_type=JSON, body=json.dumps(body, default=str))

@@ -1,0 +1,91 @@
+"""Bookings, the per-region-day capacity ledger, and clinical notes (symptoms, with a TTL)."""
+from __future__ import annotations
+
+from pynamodb.attributes import (MapAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.attributes import TTLAttribute
+
+from homevisits.persistence.base import JSONAttribute, meta
+
+
+class ByPatientIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by-patient"
+        projection = AllProjection()
+
+    patient_sub = UnicodeAttribute(hash_key=True)
+    starts_at = UnicodeAttribute(range_key=True)
+
+
+class ByRegionDayIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by-region-day"
+        projection = AllProjection()
+
+    region_day = UnicodeAttribute(hash_key=True)
+    starts_at = UnicodeAttribute(range_key=True)
+
+
+class BookingModel(Model):
+    """One booked visit. Status words: held, confirmed, en_route, arrived, completed, cancelled,
+    no_show, expired. `patient` (personal number, name, phone) and `address` are personal data;
+    symptoms live in ClinicalNoteModel so they can expire on their own."""
+
+    Meta = meta("BookingsTable")
+
+    booking_id = UnicodeAttribute(hash_key=True)
+    patient_sub = UnicodeAttribute()
+    region = UnicodeAttribute()
+    region_day = UnicodeAttribute()  # "stockholm#2026-12-01" (local date)
+    date = UnicodeAttribute()
+    window_start = UnicodeAttribute()  # "16:00" local
+    starts_at = UnicodeAttribute()  # UTC ISO of the window start
+    ends_at = UnicodeAttribute()
+    visit_type = UnicodeAttribute()
+    status = UnicodeAttribute()
+    fee_amount = NumberAttribute()  # minor units
+    fee_currency = UnicodeAttribute()
+    fee_reason = UnicodeAttribute(null=True)  # standard | under_18 | frikort | high_cost_cap
+    patient = JSONAttribute()  # {"personal_number", "name", "phone"}
+    for_child = JSONAttribute(null=True)  # {"personal_number", "name"}
+    frikort = JSONAttribute(null=True)
+    address = JSONAttribute()  # {"street", "city", "postal_code", "door_code", "lat", "lon"}
+    hold_expires_at = UnicodeAttribute(null=True)
+    cancellation = JSONAttribute(null=True)  # {"at", "reason", "fee_decision", "fee_amount"}
+    clinician_id = UnicodeAttribute(null=True)
+    eta = UnicodeAttribute(null=True)
+    payment_status = UnicodeAttribute(null=True)  # none|pending|authorized|captured|released|failed
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = VersionAttribute()
+
+    by_patient = ByPatientIndex()
+    by_region_day = ByRegionDayIndex()
+
+
+class CapacityModel(Model):
+    """The capacity ledger of one region-day: its clinicians' shifts and the visits that hold capacity.
+
+    Every booking, cancellation and shift change rewrites this item under its version (optimistic
+    locking), in the same transaction as the booking write, so two requests can never both take the
+    last capacity: the loser's condition fails and it re-checks against the winner's state."""
+
+    Meta = meta("CapacityTable")
+
+    region_day = UnicodeAttribute(hash_key=True)
+    shifts = JSONAttribute(default=dict)  # clinician_id -> {role, start, end, start_location, end_location}
+    visits = JSONAttribute(default=dict)  # booking_id -> {visit_type, starts_at, ends_at, lat, lon, service_s, hold_expires_at}
+    version = VersionAttribute()
+
+
+class ClinicalNoteModel(Model):
+    """Symptoms and other conversation data: readable by the treating clinician, gone after 90 days
+    (DynamoDB TTL; reads treat an expired item as gone because TTL deletion lags)."""
+
+    Meta = meta("ClinicalTable")
+
+    booking_id = UnicodeAttribute(hash_key=True)
+    patient_sub = UnicodeAttribute()
+    symptoms = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute()

@@ -1,0 +1,492 @@
+"""A local API Gateway (HTTP API) and event plumbing for the handlers of template.yaml.
+
+- HTTP: each route of the template is served by importing its handler and invoking it in-process
+  with an API Gateway v2 (payload 2.0) event; routes behind the JWT authorizer get the token
+  verified (devstack.tokens) and its claims placed at requestContext.authorizer.jwt.claims, as
+  API Gateway does. Missing/invalid token -> 401 {"message": "Unauthorized"} before any handler runs.
+- Events: POST /_local/events takes EventBridge PutEvents entries; the template's rules route them
+  to SQS queues, which are delivered to their consumer functions in SQS event shape, with retries of
+  reported batch-item failures and a dead-letter list, at least once.
+- FIFO queues: POST /_local/queues/{QueueLogicalId} with MessageGroupId/MessageDeduplicationId;
+  messages of one group are delivered in order, one batch at a time; duplicates within 5 minutes
+  are dropped, as SQS FIFO does.
+- Streams: DynamoDB Local's streams of the template's tables are polled and handed to their
+  consumer functions.
+- POST /_local/drain waits until every queue and stream is quiet (tests and the demo use it);
+  POST /_local/invoke/{FunctionLogicalId} invokes a function with the body as its event.
+"""
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import os
+import threading
+import time
+import traceback
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from devstack import template as tpl
+from devstack import tokens
+
+ACCOUNT = "000000000000"
+REGION = os.environ.get("AWS_DEFAULT_REGION", "eu-north-1")
+MAX_RECEIVES = 5
+
+
+class LambdaContext:
+    def __init__(self, function_name: str, timeout_s: int = 30):
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+_handlers: dict[str, object] = {}
+_handlers_lock = threading.Lock()
+
+
+def handler_for(function_id: str):
+    with _handlers_lock:
+        if function_id not in _handlers:
+            module, _, attr = tpl.handler_of(function_id).rpartition(".")
+            _handlers[function_id] = getattr(importlib.import_module(module), attr)
+        return _handlers[function_id]
+
+
+def invoke(function_id: str, event: dict):
+    return handler_for(function_id)(event, LambdaContext(function_id))
+
+
+def _now_parts():
+    now = datetime.now(timezone.utc)
+    return now.strftime("%d/%b/%Y:%H:%M:%S +0000"), int(now.timestamp() * 1000)
+
+
+def http_event(route: tpl.Route, method: str, path: str, query: str, headers: dict, body: bytes,
+               path_params: dict, claims: dict | None, source_ip: str) -> dict:
+    when, epoch = _now_parts()
+    qs: dict[str, str] = {}
+    for k, v in parse_qsl(query, keep_blank_values=True):
+        qs[k] = f"{qs[k]},{v}" if k in qs else v
+    text = None
+    is_b64 = False
+    if body:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text, is_b64 = base64.b64encode(body).decode(), True
+    event = {
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": ACCOUNT, "apiId": "local", "domainName": headers.get("host", "localhost"),
+            "domainPrefix": "local",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
+                     "userAgent": headers.get("user-agent", "")},
+            "requestId": uuid.uuid4().hex, "routeKey": route.route_key, "stage": "$default",
+            "time": when, "timeEpoch": epoch,
+        },
+        "isBase64Encoded": is_b64,
+    }
+    if text is not None:
+        event["body"] = text
+    if qs:
+        event["queryStringParameters"] = qs
+    if path_params:
+        event["pathParameters"] = path_params
+    if "cookie" in headers:
+        event["cookies"] = [c.strip() for c in headers["cookie"].split(";")]
+    if claims is not None:
+        # API Gateway passes every claim as a string.
+        event["requestContext"]["authorizer"] = {
+            "jwt": {"claims": {k: v if isinstance(v, str) else json.dumps(v) for k, v in claims.items()},
+                    "scopes": None}}
+    return event
+
+
+# ---------------------------------------------------------------- queues, bus and streams
+@dataclass
+class Message:
+    body: str
+    group: str | None = None
+    dedup: str | None = None
+    receives: int = 0
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+class LocalQueue:
+    """One queue: standard (any order, batches of up to 10) or FIFO (per-group order)."""
+
+    def __init__(self, logical_id: str, consumer: str | None, fifo: bool, router: "Router"):
+        self.logical_id, self.consumer, self.fifo, self.router = logical_id, consumer, fifo, router
+        self.pending: deque[Message] = deque()
+        self.dead: list[Message] = []
+        self.seen: dict[str, float] = {}
+        self.in_flight = 0
+        self.cv = threading.Condition()
+        self.thread = threading.Thread(target=self._run, name=f"queue-{logical_id}", daemon=True)
+        self.thread.start()
+
+    def send(self, body: str, group: str | None = None, dedup: str | None = None) -> bool:
+        with self.cv:
+            if self.fifo and dedup:
+                key = f"{group}|{dedup}"
+                now = time.monotonic()
+                self.seen = {k: t for k, t in self.seen.items() if now - t < 300}
+                if key in self.seen:
+                    return False
+                self.seen[key] = now
+            self.pending.append(Message(body=body, group=group, dedup=dedup))
+            self.cv.notify_all()
+            return True
+
+    def idle(self) -> bool:
+        with self.cv:
+            return not self.pending and self.in_flight == 0
+
+    def _next_batch(self) -> list[Message]:
+        if not self.fifo:
+            return [self.pending.popleft() for _ in range(min(10, len(self.pending)))]
+        group = self.pending[0].group
+        batch = [m for m in self.pending if m.group == group][:10]
+        for m in batch:
+            self.pending.remove(m)
+        return batch
+
+    def _run(self):
+        while True:
+            with self.cv:
+                while not self.pending:
+                    self.cv.wait()
+                batch = self._next_batch()
+                self.in_flight += len(batch)
+            try:
+                failed = self._deliver(batch)
+            finally:
+                with self.cv:
+                    self.in_flight -= len(batch)
+            for m in failed:
+                m.receives += 1
+                if m.receives >= MAX_RECEIVES:
+                    self.dead.append(m)
+                else:
+                    time.sleep(min(2.0, 0.1 * 2 ** m.receives))
+                    with self.cv:
+                        self.pending.appendleft(m) if self.fifo else self.pending.append(m)
+                        self.cv.notify_all()
+
+    def _deliver(self, batch: list[Message]) -> list[Message]:
+        if not self.consumer:
+            return []
+        arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{self.logical_id}{'.fifo' if self.fifo else ''}"
+        records = []
+        for m in batch:
+            attrs = {"ApproximateReceiveCount": str(m.receives + 1), "SentTimestamp": str(int(time.time() * 1000))}
+            if self.fifo:
+                attrs.update({"MessageGroupId": m.group or "", "MessageDeduplicationId": m.dedup or ""})
+            records.append({"messageId": m.id, "receiptHandle": m.id, "body": m.body, "attributes": attrs,
+                            "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": arn,
+                            "awsRegion": REGION})
+        try:
+            result = invoke(self.consumer, {"Records": records}) or {}
+        except Exception:
+            traceback.print_exc()
+            return batch
+        failures = {f.get("itemIdentifier") for f in (result.get("batchItemFailures") or [])}
+        return [m for m in batch if m.id in failures]
+
+
+class StreamPoller:
+    """Polls a DynamoDB Local table stream and hands batches to the consumer functions."""
+
+    def __init__(self, table: str, consumers: list[str], router: "Router"):
+        self.table, self.consumers, self.router = table, consumers, router
+        self.busy = False
+        self.lock = threading.Lock()
+        self.iterators: dict[str, str | None] = {}
+        self.thread = threading.Thread(target=self._run, name=f"stream-{table}", daemon=True)
+        self.thread.start()
+
+    def _client(self):
+        import boto3
+        return boto3.client("dynamodbstreams")
+
+    def poll_once(self) -> int:
+        with self.lock:
+            import boto3
+            ddb = boto3.client("dynamodb")
+            streams = self._client()
+            arn = ddb.describe_table(TableName=self.table)["Table"].get("LatestStreamArn")
+            if not arn:
+                return 0
+            n = 0
+            shards = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+            for shard in shards:
+                sid = shard["ShardId"]
+                if sid not in self.iterators:
+                    self.iterators[sid] = streams.get_shard_iterator(
+                        StreamArn=arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+                it = self.iterators[sid]
+                while it:
+                    resp = streams.get_records(ShardIterator=it, Limit=100)
+                    records = resp.get("Records", [])
+                    it = resp.get("NextShardIterator")
+                    if records:
+                        for r in records:
+                            r["eventSourceARN"] = arn
+                        for fid in self.consumers:
+                            self._deliver(fid, records)
+                        n += len(records)
+                    else:
+                        break
+                self.iterators[sid] = it
+            return n
+
+    def _deliver(self, fid: str, records: list[dict]):
+        for attempt in range(MAX_RECEIVES):
+            try:
+                result = invoke(fid, {"Records": records}) or {}
+                failed = {f.get("itemIdentifier") for f in (result.get("batchItemFailures") or [])}
+                records = [r for r in records if r["dynamodb"].get("SequenceNumber") in failed]
+                if not records:
+                    return
+            except Exception:
+                traceback.print_exc()
+            time.sleep(0.2 * 2 ** attempt)
+
+    def _run(self):
+        while True:
+            try:
+                self.poll_once()
+            except Exception:
+                traceback.print_exc()
+                time.sleep(2)
+            time.sleep(0.5)
+
+
+class Router:
+    def __init__(self, template: dict | None = None, streams: bool = True):
+        self.template = template or tpl.load()
+        consumers = tpl.queue_consumers(self.template)
+        self.queues: dict[str, LocalQueue] = {}
+        for qid, res in tpl.resources("AWS::SQS::Queue", self.template).items():
+            fifo = bool(res.get("Properties", {}).get("FifoQueue"))
+            self.queues[qid] = LocalQueue(qid, consumers.get(qid), fifo, self)
+        self.rules = tpl.event_rules(self.template)
+        self.pollers = [StreamPoller(t, fids, self) for t, fids in tpl.stream_consumers(self.template).items()] \
+            if streams else []
+
+    def put_events(self, entries: list[dict]) -> int:
+        n = 0
+        for e in entries:
+            event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": e["DetailType"],
+                     "source": e["Source"], "account": ACCOUNT,
+                     "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,
+                     "resources": e.get("Resources", []), "detail": json.loads(e.get("Detail") or "{}")}
+            for pattern, qid in self.rules:
+                if tpl.matches(pattern, event):
+                    self.queues[qid].send(json.dumps(event))
+                    n += 1
+        return n
+
+    def drain(self, timeout_s: float = 120.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        quiet_rounds = 0
+        while time.monotonic() < deadline:
+            got = sum(p.poll_once() for p in self.pollers)
+            if got == 0 and all(q.idle() for q in self.queues.values()):
+                quiet_rounds += 1
+                if quiet_rounds >= 2:
+                    return True
+            else:
+                quiet_rounds = 0
+            time.sleep(0.1)
+        return False
+
+    def dead_letters(self) -> dict:
+        return {qid: [m.body for m in q.dead] for qid, q in self.queues.items() if q.dead}
+
+
+# ---------------------------------------------------------------- HTTP server
+class Gateway(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, router: Router, template: dict | None = None):
+        super().__init__(addr, _Handler)
+        self.router = router
+        self.routes = tpl.routes(template or tpl.load())
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Gateway
+
+    def log_message(self, fmt, *args):  # request lines only, never bodies
+        if os.environ.get("HOMEVISITS_GATEWAY_ACCESS_LOG"):
+            super().log_message(fmt, *args)
+
+    def _send(self, status: int, body: bytes, headers: dict | None = None, cookies: list | None = None):
+        self.send_response(status)
+        hdrs = {"content-type": "application/json"}
+        hdrs.update({k.lower(): str(v) for k, v in (headers or {}).items()})
+        hdrs["content-length"] = str(len(body))
+        for k, v in hdrs.items():
+            self.send_header(k, v)
+        for c in cookies or []:
+            self.send_header("set-cookie", c)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, obj):
+        self._send(status, json.dumps(obj).encode())
+
+    def _dispatch(self):
+        parts = urlsplit(self.path)
+        path, query = parts.path, parts.query
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if path.startswith("/_local/"):
+            return self._local(path, body)
+        method = self.command.upper()
+        route, params = None, {}
+        path_matched = False
+        for r in self.server.routes:
+            m = r.pattern.match(path)
+            if m:
+                path_matched = True
+                if r.method == method:
+                    route, params = r, {k: unquote(v) for k, v in m.groupdict().items()}
+                    break
+        if route is None:
+            return self._json(404, {"message": "Not Found"})
+        headers: dict[str, str] = {}
+        for k, v in self.headers.items():
+            k = k.lower()
+            headers[k] = f"{headers[k]},{v}" if k in headers else v
+        claims = None
+        if route.auth:
+            auth = headers.get("authorization", "")
+            token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
+            try:
+                claims = tokens.verify(token) if token else None
+            except tokens.InvalidToken:
+                claims = None
+            if claims is None:
+                return self._send(401, b'{"message":"Unauthorized"}', {"www-authenticate": "Bearer"})
+        event = http_event(route, method, path, query, headers, body, params, claims, self.client_address[0])
+        try:
+            result = invoke(route.function, event)
+        except Exception:
+            traceback.print_exc()
+            return self._json(500, {"message": "Internal Server Error"})
+        self._respond(result)
+
+    def _respond(self, result):
+        if not isinstance(result, dict) or "statusCode" not in result:
+            return self._json(200, result)
+        body = result.get("body") or ""
+        raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+        headers = dict(result.get("headers") or {})
+        for k, vs in (result.get("multiValueHeaders") or {}).items():
+            headers[k] = ",".join(vs)
+        self._send(int(result["statusCode"]), raw, headers, result.get("cookies"))
+
+    def _local(self, path: str, body: bytes):
+        router = self.server.router
+        data = json.loads(body or b"{}")
+        if path == "/_local/health":
+            return self._json(200, {"ok": True})
+        if path == "/_local/events":
+            return self._json(200, {"FailedEntryCount": 0, "Matched": router.put_events(data.get("Entries", []))})
+        if path.startswith("/_local/queues/"):
+            qid = path.rsplit("/", 1)[1]
+            if qid not in router.queues:
+                return self._json(404, {"message": f"no queue {qid}"})
+            sent = router.queues[qid].send(data["MessageBody"], data.get("MessageGroupId"),
+                                           data.get("MessageDeduplicationId"))
+            return self._json(200, {"sent": sent})
+        if path == "/_local/drain":
+            ok = router.drain(float(data.get("timeout_s", 120)))
+            return self._json(200 if ok else 504, {"drained": ok, "dead_letters": router.dead_letters()})
+        if path == "/_local/clock":
+            # Simulated time for the whole local stack: {"now": ISO} or {"offset_s": n}; {} reads it.
+            from homevisits.clock import default_clock, parse_utc
+            clock_file = os.environ.get("HOMEVISITS_CLOCK_FILE")
+            if clock_file and ("now" in data or "offset_s" in data):
+                offset = data.get("offset_s")
+                if "now" in data:
+                    offset = (parse_utc(data["now"]) - datetime.now(timezone.utc)).total_seconds()
+                with open(clock_file, "w", encoding="utf-8") as f:
+                    json.dump({"offset_s": float(offset)}, f)
+            return self._json(200, {"now": default_clock().now().isoformat()})
+        if path.startswith("/_local/invoke/"):
+            fid = path.rsplit("/", 1)[1]
+            try:
+                return self._json(200, {"result": invoke(fid, data)})
+            except Exception as e:
+                traceback.print_exc()
+                return self._json(500, {"error": type(e).__name__})
+        return self._json(404, {"message": "Not Found"})
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
+
+    def do_OPTIONS(self):
+        self._send(204, b"", {"access-control-allow-origin": "*",
+                              "access-control-allow-headers": "authorization,content-type,idempotency-key",
+                              "access-control-allow-methods": "GET,POST,PUT,DELETE,OPTIONS"})
+
+
+def local_environment(dynamodb_port: int, stripe_port: int, api_port: int) -> dict:
+    """Environment every in-process function sees: the template's variables, resolved locally."""
+    env = {}
+    for fid in tpl.functions():
+        env.update(tpl.function_environment(fid))
+    env.pop("POWERTOOLS_SERVICE_NAME", None)
+    env.update({
+        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_ENDPOINT_URL_DYNAMODB": f"http://127.0.0.1:{dynamodb_port}",
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": f"http://127.0.0.1:{dynamodb_port}",
+        "HOMEVISITS_LOCAL_BUS_URL": f"http://127.0.0.1:{api_port}",
+        "STRIPE_API_BASE": f"http://127.0.0.1:{stripe_port}",
+        "STRIPE_API_KEY": "sk_test_local",
+        "STRIPE_WEBHOOK_SECRET": "whsec_local_stack",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "local",
+    })
+    return env
+
+
+def main():
+    api_port = int(os.environ.get("API_PORT", "3000"))
+    env = local_environment(int(os.environ.get("DYNAMODB_PORT", "8000")),
+                            int(os.environ.get("STRIPE_PORT", "8420")), api_port)
+    for k, v in env.items():
+        os.environ.setdefault(k, v)
+    router = Router()
+    server = Gateway(("127.0.0.1", api_port), router)
+    print(f"gateway listening on http://127.0.0.1:{api_port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

