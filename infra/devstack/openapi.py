@@ -1,0 +1,43 @@
+"""One OpenAPI document for the whole HTTP API, merged from each function's Powertools resolver.
+
+Each function's routes (with their validation models) are the source; the template says which
+routes need a token. `homevisits openapi` prints it; functions/docs/apidocs/openapi.json is the copy the
+docs function serves (tests/architecture checks it is current)."""
+from __future__ import annotations
+
+import importlib
+import json
+
+from devstack import template as tpl
+
+APPS = ("booking.app", "dispatch.app", "payments.app")
+TITLE = "Home visits API"
+DESCRIPTION = ("Book a doctor or nurse home inside a 2-hour window, follow the visit, and let dispatch "
+               "plan the routes. Not for emergencies: in a life-threatening situation call 112; "
+               "1177 gives medical advice.")
+
+
+def document() -> dict:
+    doc = {"openapi": "3.1.0", "info": {"title": TITLE, "version": "1.0.0", "description": DESCRIPTION},
+           "paths": {}, "components": {"schemas": {}, "securitySchemes": {
+               "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                          "description": "Cognito-issued JWT with claims sub, role and (staff) region"}}}}
+    for module in APPS:
+        app = importlib.import_module(module).app
+        part = json.loads(app.get_openapi_json_schema(title=TITLE))
+        for path, ops in part.get("paths", {}).items():
+            doc["paths"].setdefault(path, {}).update(ops)
+        doc["components"]["schemas"].update(part.get("components", {}).get("schemas", {}))
+    secured = {(r.method.lower(), r.path) for r in tpl.routes() if r.auth}
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            if (method, path) in secured:
+                op["security"] = [{"bearer": []}]
+                op.setdefault("responses", {}).setdefault("401", {"description": "missing or invalid token"})
+    return doc
+
+
+def write(path) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(document(), f, indent=1, sort_keys=True)
+        f.write("\n")
