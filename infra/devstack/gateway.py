@@ -325,6 +325,7 @@ class Router:
 class Gateway(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # many patients connecting at once must queue, not be reset
 
     def __init__(self, addr, router: Router, template: dict | None = None):
         super().__init__(addr, _Handler)

@@ -21,8 +21,14 @@ def _key_path() -> Path:
     return state_dir() / "jwt-signing-key.pem"
 
 
+_cache: dict = {}
+
+
 def signing_key() -> rsa.RSAPrivateKey:
+    """The local signing key (created on first use), parsed once per process and key file."""
     path = _key_path()
+    if str(path) in _cache and path.exists():
+        return _cache[str(path)]
     if not path.exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         tmp = path.with_suffix(".tmp")
@@ -30,7 +36,9 @@ def signing_key() -> rsa.RSAPrivateKey:
                                           serialization.NoEncryption()))
         tmp.chmod(0o600)
         tmp.replace(path)
-    return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    _cache[str(path)] = key
+    return key
 
 
 def issue(role: str, sub: str, region: str | None = None, ttl_s: int = 3600, now: float | None = None) -> str:
