@@ -5,7 +5,7 @@ export API_PORT ?= 3000
 export DYNAMODB_PORT ?= 8000
 export STRIPE_PORT ?= 8420
 
-.PHONY: setup test demo up down bench lint sam-validate sam-build clean
+.PHONY: setup test demo up down bench lint sam-validate sam-build clean openapi
 
 setup:
 	@scripts/setup.sh
@@ -37,3 +37,7 @@ sam-build: setup
 
 clean: down
 	rm -rf .venv node_modules .aws-sam .local
+
+# The OpenAPI document the docs function serves (tests/architecture checks it is current).
+openapi: setup
+	$(PY) -c "from devstack.openapi import write; write('functions/docs/apidocs/openapi.json')"

@@ -218,6 +218,7 @@ class StreamPoller:
         self.busy = False
         self.lock = threading.Lock()
         self.iterators: dict[str, str | None] = {}
+        self.last_seq: dict[str, str] = {}
         self.thread = threading.Thread(target=self._run, name=f"stream-{table}", daemon=True)
         self.thread.start()
 
@@ -238,23 +239,44 @@ class StreamPoller:
             for shard in shards:
                 sid = shard["ShardId"]
                 if sid not in self.iterators:
-                    self.iterators[sid] = streams.get_shard_iterator(
-                        StreamArn=arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+                    self.iterators[sid] = self._iterator(streams, arn, sid)
                 it = self.iterators[sid]
                 while it:
-                    resp = streams.get_records(ShardIterator=it, Limit=100)
+                    try:
+                        resp = streams.get_records(ShardIterator=it, Limit=100)
+                    except (streams.exceptions.TrimmedDataAccessException,
+                            streams.exceptions.ExpiredIteratorException) as e:
+                        # Reopen just after the last record handed over (never re-deliver, never skip).
+                        print(f"stream {self.table}/{sid}: {type(e).__name__}; reopening", flush=True)
+                        it = self._iterator(streams, arn, sid)
+                        continue
                     records = resp.get("Records", [])
                     it = resp.get("NextShardIterator")
                     if records:
                         for r in records:
                             r["eventSourceARN"] = arn
+                            created = r["dynamodb"].get("ApproximateCreationDateTime")
+                            if isinstance(created, datetime):  # Lambda gets epoch seconds
+                                r["dynamodb"]["ApproximateCreationDateTime"] = int(created.timestamp())
                         for fid in self.consumers:
                             self._deliver(fid, records)
+                        self.last_seq[sid] = records[-1]["dynamodb"]["SequenceNumber"]
                         n += len(records)
                     else:
                         break
                 self.iterators[sid] = it
             return n
+
+    def _iterator(self, streams, arn: str, sid: str) -> str | None:
+        last = self.last_seq.get(sid)
+        kw = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last} if last \
+            else {"ShardIteratorType": "TRIM_HORIZON"}
+        try:
+            return streams.get_shard_iterator(StreamArn=arn, ShardId=sid, **kw)["ShardIterator"]
+        except streams.exceptions.TrimmedDataAccessException:
+            print(f"stream {self.table}/{sid}: records trimmed; continuing from the latest", flush=True)
+            return streams.get_shard_iterator(StreamArn=arn, ShardId=sid,
+                                              ShardIteratorType="LATEST")["ShardIterator"]
 
     def _deliver(self, fid: str, records: list[dict]):
         for attempt in range(MAX_RECEIVES):
@@ -307,7 +329,13 @@ class Router:
         deadline = time.monotonic() + timeout_s
         quiet_rounds = 0
         while time.monotonic() < deadline:
-            got = sum(p.poll_once() for p in self.pollers)
+            got = 0
+            for p in self.pollers:
+                try:
+                    got += p.poll_once()
+                except Exception:
+                    traceback.print_exc()
+                    got += 1  # not quiet: try again
             if got == 0 and all(q.idle() for q in self.queues.values()):
                 quiet_rounds += 1
                 if quiet_rounds >= 2:
@@ -433,8 +461,10 @@ class _Handler(BaseHTTPRequestHandler):
                 offset = data.get("offset_s")
                 if "now" in data:
                     offset = (parse_utc(data["now"]) - datetime.now(timezone.utc)).total_seconds()
-                with open(clock_file, "w", encoding="utf-8") as f:
+                tmp = f"{clock_file}.{threading.get_ident()}.tmp"
+                with open(tmp, "w", encoding="utf-8") as f:
                     json.dump({"offset_s": float(offset)}, f)
+                os.replace(tmp, clock_file)  # readers never see a half-written file
             return self._json(200, {"now": default_clock().now().isoformat()})
         if path.startswith("/_local/invoke/"):
             fid = path.rsplit("/", 1)[1]
@@ -468,6 +498,7 @@ def local_environment(dynamodb_port: int, stripe_port: int, api_port: int) -> di
         "STRIPE_API_BASE": f"http://127.0.0.1:{stripe_port}",
         "STRIPE_API_KEY": "sk_test_local",
         "STRIPE_WEBHOOK_SECRET": "whsec_local_stack",
+        "HOMEVISITS_ID_PEPPER": "homevisits-local-dev-pepper",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "local",

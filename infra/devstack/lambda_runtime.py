@@ -37,7 +37,7 @@ class _Instance:
         result: dict = {}
 
         def talk():
-            self.proc.stdin.write(json.dumps(event) + "\n")
+            self.proc.stdin.write(json.dumps(event, default=str) + "\n")
             self.proc.stdin.flush()
             line = self.proc.stdout.readline()
             result["line"] = line

@@ -106,3 +106,23 @@ class BookingNotPayable(DomainError):
 class PaymentRejected(DomainError):
     """The payment provider refused a request it should have accepted (a bug or a state clash)."""
     code, status = "payment_rejected", 502
+
+
+class BusyTryAgain(DomainError):
+    code, status = "busy_try_again", 409
+
+
+class ShiftChangeStrandsBookings(DomainError):
+    code, status = "shift_change_strands_bookings", 409
+
+
+class TooLateToReschedule(DomainError):
+    code, status = "too_late_to_reschedule", 409
+
+
+class InvalidPhoneNumber(DomainError):
+    code, status = "invalid_phone_number", 422
+
+
+class AddressOutsideRegion(DomainError):
+    code, status = "address_outside_region", 422

@@ -58,6 +58,7 @@ class BookingModel(Model):
     payment_status = UnicodeAttribute(null=True)  # none|pending|authorized|captured|released|failed
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    status_reason = UnicodeAttribute(null=True)  # why the last transition happened (e.g. hold_expired)
     version = VersionAttribute()
 
     by_patient = ByPatientIndex()
@@ -76,6 +77,8 @@ class CapacityModel(Model):
     region_day = UnicodeAttribute(hash_key=True)
     shifts = JSONAttribute(default=dict)  # clinician_id -> {role, start, end, start_location, end_location}
     visits = JSONAttribute(default=dict)  # booking_id -> {visit_type, starts_at, ends_at, lat, lon, service_s, hold_expires_at}
+    # The proof that `visits` fit `shifts`: clinician_id -> booking ids in route order (homevisits.capacity).
+    routes = JSONAttribute(null=True)
     version = VersionAttribute()
 
 

@@ -1,0 +1,142 @@
+"""Lambda entry of the booking function: service areas, availability, bookings, shifts.
+
+Thin: parse (pydantic schemas, path/query params) -> booking.service -> JSON. Errors become HTTP in
+homevisits.http only. POST /bookings runs through Powertools idempotency keyed on the caller and
+the Idempotency-Key header, with the body as the validated payload."""
+from __future__ import annotations
+
+import json
+from urllib.parse import unquote
+from datetime import date
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.utilities.idempotency import (DynamoDBPersistenceLayer, IdempotencyConfig,
+                                                         idempotent_function)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from booking import service
+from booking.privacy import router as privacy_router
+from booking.schemas import BookingRequest, CancelRequest, RescheduleRequest, ShiftRequest
+from homevisits.auth import Caller
+from homevisits.clock import default_clock
+from homevisits.errors import IdempotencyKeyRequired, InvalidRequest
+from homevisits.http import current_caller, json_response, make_resolver
+from homevisits.messaging import publish
+from homevisits.observability import get_logger
+from homevisits.regions import load_config
+from homevisits.settings import table_name
+
+logger = get_logger("booking")
+app = make_resolver("booking")
+app.include_router(privacy_router)  # GET /me/access-log, POST /me/erasure
+
+idempotency_store = DynamoDBPersistenceLayer(table_name=table_name("IdempotencyTable"))
+idempotency_config = IdempotencyConfig(
+    event_key_jmespath="[caller, key]",  # the caller's own key: two patients never collide
+    payload_validation_jmespath="body",  # same key + another body -> 422 idempotency_key_reused
+    expires_after_seconds=24 * 3600, raise_on_no_idempotency_key=True)
+
+
+def _ctx() -> service.Context:
+    return service.Context(config=load_config(), clock=default_clock(), publish=publish)
+
+
+def _date(raw: str | None, name: str = "date") -> date:
+    try:
+        return date.fromisoformat(raw or "")
+    except ValueError:
+        raise InvalidRequest(f"{name} must be a date YYYY-MM-DD", code="invalid_date") from None
+
+
+def _body(model, required: bool = True):
+    raw = app.current_event.body
+    if not raw:
+        if required:
+            raise InvalidRequest("a JSON body is required")
+        return model()
+    try:
+        return model.model_validate(json.loads(raw))
+    except ValidationError as e:
+        problems = [{"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", "")} for err in e.errors()]
+        raise InvalidRequest("the request does not match the schema", details={"problems": problems}) from None
+
+
+@app.get("/service-areas/<postal_code>", summary="Is a postal code inside a service area?")
+def service_area(postal_code: Annotated[str, Path(max_length=16)]):
+    # The path arrives URL-encoded ("111%2022"): decode before reading the code.
+    region, code = load_config().region_for_postal_code(unquote(postal_code))
+    return {"postal_code": code, "region": region.id, "name": region.name, "status": region.status,
+            "bookable": region.bookable, "country": region.country, "currency": region.currency,
+            "time_zone": region.time_zone}
+
+
+@app.get("/availability", summary="The day's 2-hour windows and whether each can still be booked")
+def availability(postal_code: Annotated[str, Query(max_length=10)],
+                 date: Annotated[str, Query(max_length=10)],
+                 visit_type: Annotated[str, Query(max_length=20)] = "doctor"):
+    current_caller(app)
+    return service.day_availability(_ctx(), postal_code, _date(date), visit_type)
+
+
+@idempotent_function(data_keyword_argument="request", persistence_store=idempotency_store,
+                     config=idempotency_config)
+def book(*, request: dict) -> dict:
+    """The domain call behind POST /bookings, run at most once per (caller, Idempotency-Key)."""
+    caller = Caller(sub=request["caller"], role="patient")
+    result = service.create_booking(_ctx(), caller, BookingRequest.model_validate(request["body"]),
+                                    service.booking_id_for(request["caller"], request["key"]))
+    return {"booking": result["booking"], "created": result["created"]}
+
+
+@app.post("/bookings", summary="Book a window (header Idempotency-Key)")
+def create_booking(body: Annotated[BookingRequest, Body()]):
+    caller = current_caller(app).require("patient")
+    key = (app.current_event.headers or {}).get("idempotency-key", "").strip()
+    if not key or len(key) > 200:
+        raise IdempotencyKeyRequired("send an Idempotency-Key header (a fresh UUID per booking attempt)")
+    result = book(request={"caller": caller.sub, "key": key, "body": app.current_event.json_body})
+    return json_response(201 if result["created"] else 200, result["booking"])
+
+
+@app.get("/bookings", summary="The caller's own bookings")
+def list_bookings():
+    return service.list_bookings(current_caller(app).require("patient"))
+
+
+@app.get("/bookings/<booking_id>", summary="One of the caller's bookings")
+def get_booking(booking_id: Annotated[str, Path(max_length=64)]):
+    return service.get_booking(current_caller(app).require("patient"), booking_id)
+
+
+@app.post("/bookings/<booking_id>/cancel", summary="Cancel (free until 24 h before the window)")
+def cancel_booking(booking_id: Annotated[str, Path(max_length=64)]):
+    caller = current_caller(app).require("patient")
+    body = _body(CancelRequest, required=False)
+    return service.cancel_booking(_ctx(), caller, booking_id, body.reason)
+
+
+@app.post("/bookings/<booking_id>/reschedule", summary="Move to another window (until 24 h before)")
+def reschedule_booking(booking_id: Annotated[str, Path(max_length=64)],
+                       body: Annotated[RescheduleRequest, Body()]):
+    caller = current_caller(app).require("patient")
+    return service.reschedule_booking(_ctx(), caller, booking_id, body.date, body.window_start)
+
+
+@app.put("/regions/<region>/clinicians/<clinician_id>/shifts/<day>", summary="Set a clinician's shift")
+def put_shift(region: Annotated[str, Path(max_length=40)], clinician_id: Annotated[str, Path(max_length=64)],
+              day: Annotated[str, Path(max_length=10)], body: Annotated[ShiftRequest, Body()]):
+    caller = current_caller(app)
+    return service.put_shift(_ctx(), caller, region, clinician_id, _date(day), body)
+
+
+@app.get("/regions/<region>/shifts/<day>", summary="A region-day's shifts (dispatcher)")
+def list_shifts(region: Annotated[str, Path(max_length=40)], day: Annotated[str, Path(max_length=10)]):
+    return service.list_shifts(_ctx(), current_caller(app), region, _date(day))
+
+
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    idempotency_config.register_lambda_context(context)
+    return app.resolve(event, context)

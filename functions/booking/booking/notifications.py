@@ -1,0 +1,375 @@
+"""Notifications: SMS to patients (booking confirmed, clinician on the way with ETA, visit done, no-show,
+cancellation, a changed ETA) and route-change messages to clinicians.
+
+Consumes the NotificationsQueue (EventBridge events in SQS bodies, at least once, any order). Each
+event becomes one message per recipient, written to the outbox (OpsTable) under a message id derived
+from the event's identity and the recipient, with a put that only succeeds once: an event delivered
+twice sends once. Texts never hold symptoms, personal numbers or names of others.
+
+Sending goes through `SmsSender`: SNS on AWS; locally (HOMEVISITS_LOCAL_BUS_URL set) nothing leaves
+the machine and the message is marked `sent_locally`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from homevisits.clock import Clock, default_clock, parse_utc, utc_iso
+from homevisits.observability import get_logger
+
+logger = get_logger("notifications")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+STOCKHOLM = "Europe/Stockholm"
+# Clinicians hear about route changes only once the day is near: before that the plan is still
+# forming with every booking, and they read the route in the morning anyway.
+ROUTE_CHANGE_NOTICE_HOURS = 12
+# A patient is told about a new ETA only when it moved this much (small moves are noise).
+ETA_CHANGE_MIN_MINUTES = 15
+
+
+# ---------------------------------------------------------------- the port
+class SmsSender(Protocol):
+    def send(self, phone: str, text: str) -> str | None:
+        """Hand one SMS to the provider; the provider's message id (None if nothing was sent)."""
+
+
+class SnsSmsSender:
+    """AWS SNS direct SMS publish (transactional)."""
+
+    def __init__(self, client=None, sender_id: str = "Hembesok"):
+        self._client = client
+        self.sender_id = sender_id
+
+    def send(self, phone: str, text: str) -> str | None:
+        if self._client is None:
+            import boto3
+            self._client = boto3.client("sns")
+        resp = self._client.publish(PhoneNumber=phone, Message=text, MessageAttributes={
+            "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"},
+            "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": self.sender_id}})
+        return resp.get("MessageId")
+
+
+class LocalSmsSender:
+    """The local stack's sender: nothing is sent; the outbox is the record."""
+
+    def send(self, phone: str, text: str) -> str | None:
+        return None
+
+
+def default_sender() -> SmsSender:
+    return LocalSmsSender() if os.environ.get("HOMEVISITS_LOCAL_BUS_URL") else SnsSmsSender()
+
+
+# ---------------------------------------------------------------- messages
+@dataclass(frozen=True)
+class Message:
+    recipient_key: str  # patient:{sub} | clinician:{id}
+    phone: str | None
+    kind: str
+    text: str
+    language: str
+    identity: str  # what makes this message unique (with the recipient)
+    booking_id: str | None = None
+    region_day: str | None = None
+
+    @property
+    def message_id(self) -> str:
+        return hashlib.sha256(f"{self.identity}|{self.recipient_key}".encode()).hexdigest()[:32]
+
+
+VISIT_NAMES = {"sv": {"doctor": "läkare", "nurse": "sjuksköterska"},
+               "en": {"doctor": "doctor", "nurse": "nurse"}}
+
+
+def _lang(booking) -> str:
+    patient = booking.patient or {}
+    lang = (patient.get("language") or "").lower()[:2]
+    if lang in ("sv", "en"):
+        return lang
+    phone = str(patient.get("phone") or "")
+    return "sv" if not phone or phone.startswith("+46") else "en"
+
+
+def _tz(booking) -> ZoneInfo:
+    try:
+        from homevisits.regions import load_config
+        return load_config().region(booking.region).tz
+    except Exception:
+        return ZoneInfo(STOCKHOLM)
+
+
+def _hhmm(iso: str | None, tz: ZoneInfo) -> str | None:
+    if not iso:
+        return None
+    try:
+        return parse_utc(iso).astimezone(tz).strftime("%H:%M")
+    except ValueError:
+        return None
+
+
+def _window(booking, tz: ZoneInfo) -> tuple[str, str, str]:
+    """(date, start, end) of the booking's window in local time."""
+    start = parse_utc(booking.starts_at).astimezone(tz)
+    end = parse_utc(booking.ends_at).astimezone(tz)
+    return start.strftime("%Y-%m-%d"), start.strftime("%H:%M"), end.strftime("%H:%M")
+
+
+def _money(amount: int | None, currency: str | None, lang: str) -> str:
+    amount = int(amount or 0)
+    units = amount // 100 if amount % 100 == 0 else amount / 100
+    cur = (currency or "SEK").upper()
+    if cur in ("SEK", "NOK") and lang == "sv":
+        return f"{units} kr"
+    return f"{units} {cur}"
+
+
+def _ref(booking_id: str) -> str:
+    """A short reference the patient can quote (the end of the id, without its prefix)."""
+    return booking_id.rsplit("_", 1)[-1].replace("-", "")[-6:].upper()
+
+
+def _patient_message(booking, kind: str, text: str, identity: str) -> Message:
+    phone = (booking.patient or {}).get("phone")
+    return Message(recipient_key=f"patient:{booking.patient_sub}", phone=phone, kind=kind, text=text,
+                   language=_lang(booking), identity=identity, booking_id=booking.booking_id,
+                   region_day=booking.region_day)
+
+
+def booking_confirmed(booking, identity: str) -> Message:
+    lang, tz = _lang(booking), _tz(booking)
+    day, start, end = _window(booking, tz)
+    who = VISIT_NAMES[lang].get(booking.visit_type, booking.visit_type)
+    fee = int(booking.fee_amount or 0)
+    if lang == "sv":
+        money = (f"Avgiften {_money(fee, booking.fee_currency, lang)} är reserverad på ditt kort och dras "
+                 "när besöket är klart." if fee else "Besöket är kostnadsfritt för dig.")
+        text = (f"Hembesök bokat: {who} kommer {day} mellan {start} och {end}. {money} "
+                f"Ha telefonen nära till hands. Ref {_ref(booking.booking_id)}. "
+                "Vid livshotande tillstånd ring 112.")
+    else:
+        money = (f"The fee of {_money(fee, booking.fee_currency, lang)} is reserved on your card and taken "
+                 "when the visit is done." if fee else "The visit is free of charge for you.")
+        text = (f"Home visit booked: a {who} comes on {day} between {start} and {end}. {money} "
+                f"Keep your phone at hand. Ref {_ref(booking.booking_id)}. "
+                "In a life-threatening emergency call 112.")
+    return _patient_message(booking, "booking_confirmed", text, identity)
+
+
+def visit_event(booking, detail: dict, identity: str) -> Message | None:
+    lang, tz = _lang(booking), _tz(booking)
+    kind = detail.get("type")
+    who = VISIT_NAMES[lang].get(booking.visit_type, booking.visit_type)
+    if kind == "on_the_way":
+        eta = _hhmm(detail.get("eta") or booking.eta, tz)
+        if lang == "sv":
+            when = f" och beräknas vara hos dig ca kl {eta}" if eta else ""
+            text = f"Din {who} är på väg{when}. Ha telefonen nära till hands, vi kan behöva ringa dig."
+        else:
+            when = f" and expects to arrive around {eta}" if eta else ""
+            text = f"Your {who} is on the way{when}. Keep your phone at hand, we may call you."
+        return _patient_message(booking, "on_the_way", text, identity)
+    if kind == "completed":
+        fee = int(booking.fee_amount or 0)
+        if lang == "sv":
+            money = f" Avgiften {_money(fee, booking.fee_currency, lang)} dras från ditt kort." if fee else ""
+            text = f"Ditt hembesök är klart. Tack!{money} Vid frågor, ring 1177 för rådgivning."
+        else:
+            money = f" The fee of {_money(fee, booking.fee_currency, lang)} is taken from your card." if fee else ""
+            text = f"Your home visit is done. Thank you!{money} For advice, call 1177."
+        return _patient_message(booking, "visit_completed", text, identity)
+    if kind == "no_show":
+        if lang == "sv":
+            text = ("Vi kom men kunde inte träffa dig vid hembesöket. En avgift för uteblivet besök kan tas ut; "
+                    "hör av dig om du hade giltigt förhinder.")
+        else:
+            text = ("We came but could not see you for your home visit. A no-show fee may be charged; "
+                    "contact us if you had a valid reason.")
+        return _patient_message(booking, "no_show", text, identity)
+    return None  # arrived: the patient opens the door, no SMS needed
+
+
+def booking_cancelled(booking, detail: dict, identity: str) -> Message:
+    lang, tz = _lang(booking), _tz(booking)
+    day, start, end = _window(booking, tz)
+    late = detail.get("fee_decision") == "late" and int(detail.get("fee_amount") or 0) > 0
+    fee = _money(detail.get("fee_amount"), detail.get("currency") or booking.fee_currency, lang)
+    if lang == "sv":
+        money = (f"Avbokningen skedde mindre än 24 timmar före besöket: en avgift på {fee} tas ut."
+                 if late else "Ingen avgift tas ut och reservationen på kortet släpps.")
+        text = f"Ditt hembesök {day} {start}–{end} är avbokat. {money}"
+    else:
+        money = (f"It was cancelled less than 24 hours before the visit: a fee of {fee} is charged."
+                 if late else "No fee is charged and the reservation on your card is released.")
+        text = f"Your home visit on {day} {start}–{end} is cancelled. {money}"
+    return _patient_message(booking, "cancelled", text, identity)
+
+
+def eta_changed(booking, eta_iso: str, identity: str) -> Message:
+    lang, tz = _lang(booking), _tz(booking)
+    _day, start, end = _window(booking, tz)
+    eta = _hhmm(eta_iso, tz)
+    if lang == "sv":
+        text = f"Ny beräknad ankomsttid för ditt hembesök: ca kl {eta} (inom din bokade tid {start}–{end})."
+    else:
+        text = f"New expected arrival for your home visit: around {eta} (within your booked time {start}–{end})."
+    return _patient_message(booking, "eta_changed", text, identity)
+
+
+def route_changed(clinician_id: str, region_day: str, version, identity: str) -> Message:
+    day = region_day.split("#", 1)[-1]
+    text = f"Din rutt för {day} har ändrats (plan v{version}). Öppna appen för ordning och tider."
+    return Message(recipient_key=f"clinician:{clinician_id}", phone=None, kind="route_changed", text=text,
+                   language="sv", identity=identity, region_day=region_day)
+
+
+# ---------------------------------------------------------------- events -> messages
+def _booking(booking_id: str | None):
+    if not booking_id:
+        return None
+    from homevisits.persistence.booking import BookingModel
+    try:
+        return BookingModel.get(booking_id)
+    except BookingModel.DoesNotExist:
+        return None
+
+
+def _event_key(event: dict, *parts) -> str:
+    """What identifies the event's meaning: producers may publish one fact twice with two bus ids, so
+    the key is built from the fact (booking, transition, plan version) when the detail names it."""
+    named = [str(p) for p in parts if p not in (None, "")]
+    return "|".join([event.get("detail-type", "")] + named) if named else f"id|{event.get('id')}"
+
+
+def _day_is_near(region_day: str, now: datetime) -> bool:
+    try:
+        region_id, day = region_day.split("#", 1)
+        from homevisits.regions import load_config
+        region = load_config().region(region_id)
+        opening, closing = region.day_bounds_utc(datetime.strptime(day, "%Y-%m-%d").date())
+    except Exception:
+        return True
+    return opening - timedelta(hours=ROUTE_CHANGE_NOTICE_HOURS) <= now <= closing
+
+
+def messages_for(event: dict, clock: Clock) -> list[Message]:
+    """The messages one bus event asks for (empty when it concerns nobody, or the booking is gone)."""
+    kind = event.get("detail-type")
+    detail = event.get("detail") or {}
+    if isinstance(detail, str):
+        detail = json.loads(detail)
+    if kind == "BookingConfirmed":
+        b = _booking(detail.get("booking_id"))
+        return [booking_confirmed(b, _event_key(event, detail.get("booking_id")))] if b else []
+    if kind == "VisitEvent":
+        b = _booking(detail.get("booking_id"))
+        if not b:
+            return []
+        m = visit_event(b, detail, _event_key(event, detail.get("booking_id"), detail.get("type")))
+        return [m] if m else []
+    if kind == "BookingCancelled":
+        b = _booking(detail.get("booking_id"))
+        return [booking_cancelled(b, detail, _event_key(event, detail.get("booking_id")))] if b else []
+    if kind == "PlanChanged":
+        return _plan_changed(event, detail, clock)
+    return []
+
+
+def _plan_changed(event: dict, detail: dict, clock: Clock) -> list[Message]:
+    region_day = detail.get("region_day") or f"{detail.get('region')}#{detail.get('date')}"
+    version = detail.get("version")
+    if not _day_is_near(region_day, clock.now()):
+        return []
+    out = []
+    clinicians = detail.get("clinicians") or []
+    for c in clinicians:
+        cid = c.get("clinician_id") if isinstance(c, dict) else c
+        if cid:
+            out.append(route_changed(cid, region_day, version, _event_key(event, region_day, version, "route")))
+    # Patients whose ETA moved, when dispatch lists them: [{"booking_id", "eta", "previous_eta"}].
+    for change in detail.get("eta_changes") or detail.get("changed_etas") or []:
+        eta, before = change.get("eta"), change.get("previous_eta")
+        if not eta:
+            continue
+        if before:
+            try:
+                if abs((parse_utc(eta) - parse_utc(before)).total_seconds()) < ETA_CHANGE_MIN_MINUTES * 60:
+                    continue
+            except ValueError:
+                pass
+        b = _booking(change.get("booking_id"))
+        if b and b.status in ("confirmed", "en_route"):
+            out.append(eta_changed(b, eta, _event_key(event, region_day, version, b.booking_id, "eta")))
+    return out
+
+
+# ---------------------------------------------------------------- outbox + send
+def deliver(message: Message, sender: SmsSender, clock: Clock, retention_days: int = 90) -> str:
+    """Write the message to the outbox once and send it; the outcome: sent | sent_locally | in_app |
+    duplicate. A message found `pending` (a crash between write and send) is sent again: at least once."""
+    from homevisits.persistence import ops
+
+    now = clock.now()
+    item = ops.OutboxMessageModel(
+        ops.outbox_pk(message.recipient_key), ops.outbox_sk(message.message_id),
+        message_id=message.message_id, recipient_key=message.recipient_key,
+        channel="sms" if message.phone else "app", phone=message.phone, kind=message.kind,
+        language=message.language, text=message.text, booking_id=message.booking_id,
+        region_day=message.region_day, source_event_id=message.identity[:200], status=ops.PENDING,
+        created_at=utc_iso(now), expires_at=now + timedelta(days=retention_days))
+    if not item.put_once():
+        item = ops.OutboxMessageModel.get(ops.outbox_pk(message.recipient_key), ops.outbox_sk(message.message_id))
+        if item.status in ops.DONE_STATES:
+            return "duplicate"
+    if not item.phone:
+        status, provider_id = ops.IN_APP, None
+    else:
+        provider_id = sender.send(item.phone, item.text)
+        status = ops.SENT_LOCALLY if isinstance(sender, LocalSmsSender) else ops.SENT
+    item.update(actions=[ops.OutboxMessageModel.status.set(status),
+                         ops.OutboxMessageModel.provider_message_id.set(provider_id),
+                         ops.OutboxMessageModel.sent_at.set(utc_iso(clock.now()))])
+    return status
+
+
+_sender: SmsSender | None = None
+
+
+def handle_event(event: dict, sender: SmsSender | None = None, clock: Clock | None = None) -> list[str]:
+    """Turn one bus event into delivered messages; the outcome of each."""
+    global _sender
+    if sender is None:
+        _sender = _sender or default_sender()
+        sender = _sender
+    clock = clock or default_clock()
+    retention = 90
+    try:
+        from homevisits.regions import load_config
+        retention = int(load_config().retention.get("clinical_days", 90))
+    except Exception:
+        pass
+    outcomes = []
+    for m in messages_for(event, clock):
+        outcomes.append(deliver(m, sender, clock, retention))
+    logger.info("notified", extra={"detail_type": event.get("detail-type"), "outcomes": outcomes})
+    return outcomes
+
+
+def record_handler(record: SQSRecord):
+    handle_event(json.loads(record.body))
+
+
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                    context=context)

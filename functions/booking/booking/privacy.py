@@ -1,0 +1,226 @@
+"""A patient's privacy rights over the API: the access-log extract and erasure.
+
+- `GET /me/access-log`: who read the caller's data. Entries come from the access audit dispatch
+  writes when staff read a patient's data (`AUDIT#{patient_sub}`). Staff are shown by role and a
+  stable pseudonym (an HMAC of their id): a patient sees "the same clinician read it twice" without
+  the service publishing staff identities; the care provider resolves a pseudonym on a formal
+  request (patient-data law), since it holds the key.
+- `POST /me/erasure`: erases the personal data of the caller's bookings that are finished
+  (completed, cancelled, no-show, expired). Names, phone numbers, addresses, door codes, frikort
+  numbers and symptoms go; the personal number is replaced by the same HMAC `patient_key` the fee
+  ledger uses, so the high-cost protection and the bookkeeping still add up. What accounting law
+  requires stays: payment records, fee-ledger amounts, booking ids, dates, fees. Bookings still in
+  progress (held, confirmed, en route, arrived) are kept and named in the receipt (cancel first).
+  Every request leaves an erasure receipt (OpsTable `ERASURE#{patient_sub}`), returned as the answer.
+"""
+from __future__ import annotations
+
+import uuid
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import BaseModel
+
+from homevisits.clock import default_clock, utc_iso
+from homevisits.errors import Forbidden
+from homevisits.http import current_caller
+from homevisits.observability import get_logger
+
+router = Router()
+logger = get_logger("booking")
+
+IN_PROGRESS = ("held", "confirmed", "en_route", "arrived")
+FINISHED = ("completed", "cancelled", "no_show", "expired")
+RETAINED = ["payment records", "fee ledger amounts", "booking ids, dates and fees", "access log"]
+MAX_ENTRIES = 1000
+_ERROR = {"application/json": {"schema": {"type": "object", "required": ["error"], "properties": {
+    "error": {"type": "object", "required": ["code", "message"],
+              "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}}}}
+ERRORS = {401: {"description": "missing or invalid token", "content": _ERROR},
+          403: {"description": "only a patient has an access log and erasure rights", "content": _ERROR}}
+
+
+class AccessLogEntry(BaseModel):
+    at: str
+    reader_role: str
+    reader: str  # a pseudonym, stable per reader
+    what: str
+    booking_id: str
+
+
+class AccessLog(BaseModel):
+    entries: list[AccessLogEntry]
+
+
+class KeptBooking(BaseModel):
+    booking_id: str
+    status: str
+    reason: str
+
+
+class ErasureReceipt(BaseModel):
+    receipt_id: str
+    at: str
+    erased: list[str]
+    already_erased: list[str]
+    kept: list[KeptBooking]
+    retained: list[str]
+
+
+def patient_key(personal_number: str) -> str:
+    """The fee ledger's HMAC key of a personal number; a stored number that no longer parses is still
+    keyed (erasure must never fail on old data)."""
+    from homevisits.errors import InvalidPersonalNumber
+    from homevisits.identity import keyed_hash, patient_key as identity_patient_key
+    try:
+        return identity_patient_key(personal_number)
+    except InvalidPersonalNumber:
+        return keyed_hash("unparsed:" + "".join(ch for ch in str(personal_number) if ch.isalnum()))
+
+
+def reader_pseudonym(reader_sub: str) -> str:
+    """A stable pseudonym of a staff reader: the same reader always gets the same one."""
+    from homevisits.identity import keyed_hash
+    return keyed_hash(f"reader:{reader_sub}")[:12]
+
+
+def _patient(router_: Router):
+    caller = current_caller(router_)
+    if caller.role != "patient":
+        raise Forbidden("only a patient has an access log and erasure rights")
+    return caller
+
+
+@router.get("/me/access-log", summary="Who read my data (access-log extract)",
+            responses={200: {"description": "the access log, newest first",
+                             "content": {"application/json": {"model": AccessLog}}}, **ERRORS})
+def access_log() -> AccessLog:
+    caller = _patient(router)
+    from homevisits.persistence.dispatch import AccessAuditModel
+    entries = []
+    for item in AccessAuditModel.query(f"AUDIT#{caller.sub}", scan_index_forward=False, limit=MAX_ENTRIES):
+        entries.append(AccessLogEntry(at=item.at, reader_role=item.reader_role,
+                                      reader=f"{item.reader_role}-{reader_pseudonym(item.reader_sub)}",
+                                      what=item.what, booking_id=item.booking_id))
+    return AccessLog(entries=entries)
+
+
+def _erased_patient(patient: dict | None) -> dict:
+    patient = patient or {}
+    if patient.get("erased"):
+        return patient
+    pn = patient.get("personal_number")
+    key = patient.get("key") or patient.get("patient_key") or (patient_key(pn) if pn else None)
+    return {"erased": True, "patient_key": key}
+
+
+def _erased_address(address: dict | None) -> dict:
+    # The region (kept on the booking) says where for statistics; nothing finer stays.
+    return {"erased": True}
+
+
+def _erase_booking(booking, now_iso: str) -> bool:
+    """Erase one finished booking under its version; False if it changed meanwhile (then re-read)."""
+    from pynamodb.exceptions import UpdateError
+    from homevisits.persistence.booking import BookingModel
+
+    actions = [BookingModel.patient.set(_erased_patient(booking.patient)),
+               BookingModel.address.set(_erased_address(booking.address)),
+               BookingModel.updated_at.set(now_iso)]
+    if booking.for_child:
+        actions.append(BookingModel.for_child.set(_erased_patient(booking.for_child)))
+    if booking.frikort:
+        actions.append(BookingModel.frikort.set({"erased": True}))
+    try:
+        booking.update(actions=actions, condition=BookingModel.status == booking.status)
+        return True
+    except UpdateError as e:
+        if getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def _erase_clinical(booking_id: str) -> None:
+    from homevisits.persistence.booking import ClinicalNoteModel
+    try:
+        ClinicalNoteModel(booking_id=booking_id).delete()
+    except ClinicalNoteModel.DoesNotExist:  # pragma: no cover - delete of a missing key succeeds
+        pass
+
+
+def _erase_outbox(patient_sub: str, booking_ids: set[str]) -> None:
+    """Phone numbers and texts of sent messages about the erased bookings."""
+    try:
+        from homevisits.persistence.ops import DONE_STATES, OutboxMessageModel, outbox_of
+    except ImportError:  # pragma: no cover
+        return
+    for msg in outbox_of(f"patient:{patient_sub}"):
+        if msg.booking_id in booking_ids and msg.status in DONE_STATES and (msg.phone or msg.text != "[erased]"):
+            msg.update(actions=[OutboxMessageModel.phone.remove(), OutboxMessageModel.text.set("[erased]")])
+
+
+def erase_patient_data(patient_sub: str, now_iso: str) -> ErasureReceipt:
+    """Erase the personal data of every finished booking of `patient_sub`; the receipt says what."""
+    from homevisits.persistence.booking import BookingModel
+
+    erased, already, kept = [], [], []
+    for booking in BookingModel.by_patient.query(patient_sub):
+        for _ in range(5):
+            if booking.status not in FINISHED:  # in progress (or a status this code does not know)
+                kept.append(KeptBooking(booking_id=booking.booking_id, status=booking.status,
+                                        reason="in progress: cancel it, or erase once it is finished"))
+                break
+            if (booking.patient or {}).get("erased") and (booking.address or {}).get("erased"):
+                already.append(booking.booking_id)
+                _erase_clinical(booking.booking_id)
+                break
+            if _erase_booking(booking, now_iso):
+                _erase_clinical(booking.booking_id)
+                erased.append(booking.booking_id)
+                break
+            booking = BookingModel.get(booking.booking_id, consistent_read=True)
+        else:
+            kept.append(KeptBooking(booking_id=booking.booking_id, status=booking.status,
+                                    reason="changed while erasing: ask again"))
+    _erase_outbox(patient_sub, set(erased) | set(already))
+    receipt = ErasureReceipt(receipt_id=str(uuid.uuid4()), at=now_iso, erased=erased, already_erased=already,
+                             kept=kept, retained=RETAINED)
+    ErasureReceiptModel(pk=f"ERASURE#{patient_sub}", sk=f"{now_iso}#{receipt.receipt_id}",
+                        receipt=receipt.model_dump()).save()
+    logger.info("erasure done", extra={"erased": len(erased), "already_erased": len(already), "kept": len(kept)})
+    return receipt
+
+
+@router.post("/me/erasure", summary="Erase my personal data from finished bookings",
+             responses={200: {"description": "the erasure receipt",
+                              "content": {"application/json": {"model": ErasureReceipt}}}, **ERRORS})
+def erasure() -> ErasureReceipt:
+    caller = _patient(router)
+    return erase_patient_data(caller.sub, utc_iso(default_clock().now()))
+
+
+def _receipt_model():
+    from pynamodb.attributes import UnicodeAttribute
+    from pynamodb.models import Model
+    from homevisits.persistence.base import JSONAttribute, meta
+
+    class ErasureReceiptModel(Model):
+        """An erasure receipt (OpsTable pk `ERASURE#{patient_sub}`, sk `{iso}#{receipt_id}`): what was
+        erased and what was kept, itself free of personal data."""
+
+        Meta = meta("OpsTable")
+        pk = UnicodeAttribute(hash_key=True)
+        sk = UnicodeAttribute(range_key=True)
+        receipt = JSONAttribute(default=dict)
+
+    return ErasureReceiptModel
+
+
+ErasureReceiptModel = _receipt_model()
+
+
+def receipts_of(patient_sub: str) -> list[dict]:
+    return [item.receipt for item in ErasureReceiptModel.query(f"ERASURE#{patient_sub}")]
+
+
+__all__ = ["router", "erase_patient_data", "receipts_of", "patient_key", "reader_pseudonym",
+           "AccessLog", "ErasureReceipt"]

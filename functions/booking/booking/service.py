@@ -1,0 +1,396 @@
+"""The booking context's use cases: availability, book, read, cancel, reschedule, shifts, expiry.
+
+Plain Python on plain data: each use case takes the config, a clock and the caller, and talks to
+DynamoDB only through `booking.repository` / `homevisits.lifecycle`. Every refusal raises a
+homevisits.errors class *before* anything is written; every write that moves capacity is one
+transaction with the region-day ledger, retried on a lost race (re-read, re-check) and then
+answered `busy_try_again`.
+
+Rescheduling policy (documented in docs/data-model-booking.md): a confirmed booking can be moved
+free of charge until 24 hours (booking.cancellation_free_hours) before its current window starts;
+later it is refused with 409 `too_late_to_reschedule` — the patient may cancel (the late-cancellation
+rules apply) and book again, so a fee is never taken silently by a "move". A `held` booking (nothing
+held on the card yet) can be moved at any time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Callable
+
+import phonenumbers
+
+from booking import availability, fees, repository
+from homevisits import capacity, lifecycle
+from homevisits.auth import Caller
+from homevisits.clock import Clock, parse_utc, utc_iso
+from homevisits.errors import (AddressOutsideRegion, BusyTryAgain, InvalidPhoneNumber, InvalidRequest,
+                               InvalidTransition, NotAllowedToBookFor, NotFound, PatientTooYoung,
+                               ShiftChangeStrandsBookings, TooLateToReschedule, WindowFull)
+from homevisits.identity import keyed_hash, parse_personal_number, patient_key
+from homevisits.messaging import SOURCE_BOOKING
+from homevisits.persistence.booking import BookingModel, CapacityModel, ClinicalNoteModel
+from homevisits.regions import Config, Region
+
+Publish = Callable[[str, str, dict], None]
+ADULT_AGE = 18
+
+
+@dataclass
+class Context:
+    """What every use case needs: configuration, time and the event publisher (tests swap them)."""
+    config: Config
+    clock: Clock
+    publish: Publish
+
+
+def region_day(region_id: str, day: date) -> str:
+    return f"{region_id}#{day.isoformat()}"
+
+
+def booking_id_for(caller_sub: str, idempotency_key: str) -> str:
+    """The same caller and Idempotency-Key always name the same booking (a retry after a lost
+    response finds it instead of creating another); unguessable without the pepper."""
+    return "bk_" + keyed_hash(f"booking:{caller_sub}:{idempotency_key}")[:26]
+
+
+def view(b: BookingModel) -> dict:
+    """A booking as its patient sees it (no personal numbers, no symptoms)."""
+    out = {"id": b.booking_id, "status": b.status, "region": b.region, "date": b.date,
+           "window_start": b.window_start, "window_end": _local_end(b), "visit_type": b.visit_type,
+           "starts_at": b.starts_at, "ends_at": b.ends_at,
+           "fee": {"amount": int(b.fee_amount), "currency": b.fee_currency, "reason": b.fee_reason},
+           "hold_expires_at": b.hold_expires_at, "payment_status": b.payment_status, "eta": b.eta,
+           "address": {k: b.address.get(k) for k in ("street", "city", "postal_code")},
+           "patient": {"name": (b.patient or {}).get("name")},
+           "created_at": b.created_at, "updated_at": b.updated_at}
+    if b.for_child:
+        out["for_child"] = {"name": b.for_child.get("name")}
+    if b.cancellation:
+        out["cancellation"] = b.cancellation
+    return out
+
+
+def _local_end(b: BookingModel) -> str:
+    from homevisits.regions import load_config
+    try:
+        tz = load_config().region(b.region).tz
+        return parse_utc(b.ends_at).astimezone(tz).strftime("%H:%M")
+    except Exception:  # a region removed from config: the stored instant still answers
+        return b.ends_at
+
+
+def _candidate(region: Region, visit_type, w, lat: float, lon: float, vid: str) -> capacity.Visit:
+    return capacity.Visit(id=vid, skill=visit_type.skill, location=(lat, lon),
+                          earliest=int(w.start_utc.timestamp()), latest=int(w.end_utc.timestamp()),
+                          service_s=visit_type.service_minutes * 60,
+                          video_call_s=visit_type.video_call_minutes * 60)
+
+
+# ---- service areas and availability
+
+def day_availability(ctx: Context, postal_code: str, day: date, visit_type: str) -> dict:
+    """The day's windows with `available`: time allows it and a visit at the region's centre still
+    fits the clinicians' day (the address is not known yet; the booking re-checks with it)."""
+    region, _ = ctx.config.region_for_postal_code(postal_code)
+    vt = ctx.config.visit_type(visit_type)
+    now = ctx.clock.now()
+    windows = availability.day_windows(region, day, now)
+    out = []
+    day_state = None
+    for w, time_ok in windows:
+        free = False
+        if time_ok:
+            if day_state is None:
+                ledger = repository.get_ledger(region_day(region.id, day))
+                day_state = (ledger, lifecycle.ledger_day(ledger, region, day, now)) if ledger else (None, None)
+            ledger, d = day_state
+            if ledger is not None and ledger.shifts:
+                probe = _candidate(region, vt, w, region.center[0], region.center[1], "~probe")
+                free = capacity.check(d, probe, ledger.routes, allow_rebuild=False) is not None
+        out.append({"start": w.start_local.strftime("%H:%M"), "end": w.end_local.strftime("%H:%M"),
+                    "available": free})
+    return {"region": region.id, "date": day.isoformat(), "visit_type": vt.id, "status": region.status,
+            "time_zone": region.time_zone, "windows": out}
+
+
+# ---- booking
+
+def _phone(raw: str, country: str) -> str:
+    try:
+        n = phonenumbers.parse(raw, country)
+    except phonenumbers.NumberParseException:
+        raise InvalidPhoneNumber("the phone number cannot be read") from None
+    kind = phonenumbers.number_type(n)
+    if not phonenumbers.is_valid_number(n) or kind not in (phonenumbers.PhoneNumberType.MOBILE,
+                                                           phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
+        raise InvalidPhoneNumber("a mobile phone number is needed: the clinician may call on the way")
+    if phonenumbers.region_code_for_number(n) not in ("SE", "NO"):
+        raise InvalidPhoneNumber("a Swedish or Norwegian mobile number is needed")
+    return phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
+
+
+def create_booking(ctx: Context, caller: Caller, req, booking_id: str) -> dict:
+    """Book a window (req: schemas.BookingRequest). Returns {"booking": view, "created": bool}.
+
+    Validates everything first (area, window, identity, age, phone, address, symptoms), quotes the
+    fee, then writes booking + clinical note + ledger in one transaction only if every accepted
+    visit of the region-day plus this one still fit (homevisits.capacity)."""
+    cfg = ctx.config
+    now = ctx.clock.now()
+    region, code = cfg.region_for_postal_code(req.postal_code)
+    vt = cfg.visit_type(req.visit_type)
+    w = availability.bookable_window(region, req.date, req.window_start, now)
+    if req.address.postal_code:
+        other, _ = cfg.region_for_postal_code(req.address.postal_code)
+        if other.id != region.id:
+            raise AddressOutsideRegion("the address's postal code is in another region than postal_code")
+    if not region.contains(req.address.lat, req.address.lon):
+        raise AddressOutsideRegion(f"the address is outside {region.name}")
+    max_chars = int(cfg.booking.get("symptoms_max_chars", 2000))
+    if req.symptoms and len(req.symptoms) > max_chars:
+        raise InvalidRequest(f"symptoms may hold at most {max_chars} characters", code="symptoms_too_long",
+                             status=422)
+    today = region.local_date(now)
+    booker = parse_personal_number(req.patient.personal_number, region.country, today=today)
+    treated = booker
+    if req.for_child is not None:
+        child = parse_personal_number(req.for_child.personal_number, region.country, today=today)
+        if child.age_on(req.date) >= ADULT_AGE:
+            raise NotAllowedToBookFor("booking for another adult needs a power of attorney, which we cannot "
+                                      "accept here; the patient books for themselves")
+        if booker.age_on(today) < ADULT_AGE:
+            raise NotAllowedToBookFor("a guardian booking for a child must be an adult")
+        treated = child
+    min_age = int(cfg.booking.get("min_age_years", 1))
+    if treated.age_on(req.date) < min_age:
+        raise PatientTooYoung(f"we see children from {min_age} year of age; for younger children call 1177")
+    phone = _phone(req.patient.phone, region.country)
+
+    treated_key = patient_key(treated)
+    frikort = req.frikort.model_dump(mode="json") if req.frikort else None
+    amount, currency, reason = fees.quote(cfg, region, vt.id, treated.birth_date, req.date, frikort,
+                                          treated_key, now)
+    status = "confirmed" if amount == 0 else "held"
+    hold_until = utc_iso(now + timedelta(minutes=int(cfg.booking["hold_minutes"]))) if status == "held" else None
+    rday = region_day(region.id, req.date)
+    address = req.address.model_dump(mode="json")
+    address["postal_code"] = code
+    b = BookingModel(
+        booking_id=booking_id, patient_sub=caller.sub, region=region.id, region_day=rday,
+        date=req.date.isoformat(), window_start=w.start_local.strftime("%H:%M"), starts_at=utc_iso(w.start_utc),
+        ends_at=utc_iso(w.end_utc), visit_type=vt.id, status=status, fee_amount=amount, fee_currency=currency,
+        fee_reason=reason,
+        patient={"personal_number": booker.digits, "country": booker.country, "name": req.patient.name,
+                 "phone": phone, "key": patient_key(booker)},
+        for_child=({"personal_number": treated.digits, "country": treated.country, "name": req.for_child.name,
+                    "key": treated_key} if req.for_child else None),
+        frikort=frikort, address=address, hold_expires_at=hold_until,
+        payment_status="none" if amount == 0 else "pending",
+        created_at=utc_iso(now), updated_at=utc_iso(now))
+    note = None
+    if req.symptoms:
+        note = ClinicalNoteModel(booking_id=booking_id, patient_sub=caller.sub, symptoms=req.symptoms,
+                                 expires_at=now + timedelta(days=int(cfg.retention["clinical_days"])))
+    entry = lifecycle.ledger_visit(b, visit_type=vt)
+    new_visit = capacity.visit_from_ledger(booking_id, entry)
+
+    for attempt in range(lifecycle.MAX_ATTEMPTS):
+        ledger = repository.read_ledger(rday)
+        if booking_id in (ledger.visits or {}):
+            break  # an earlier attempt of this same request committed: answer it below
+        plan = capacity.check(lifecycle.ledger_day(ledger, region, req.date, now), new_visit, ledger.routes)
+        if plan is None:
+            raise WindowFull("this window is fully booked; please choose another")
+        ledger.visits = {**(ledger.visits or {}), booking_id: entry}
+        ledger.routes = plan.sequences()
+        outcome = repository.commit_new_booking(b, note, ledger)
+        if outcome == repository.COMMITTED:
+            if status == "confirmed":
+                ctx.publish(SOURCE_BOOKING, "BookingConfirmed",
+                            {"booking_id": booking_id, "region": region.id, "date": b.date})
+            return {"booking": view(b), "created": True}
+        if outcome == repository.EXISTS:
+            break
+        lifecycle.backoff(attempt)
+    else:
+        raise BusyTryAgain("many bookings are being made for this day right now; please try again")
+    existing = repository.get_booking(booking_id)
+    if existing is None or existing.patient_sub != caller.sub:
+        raise BusyTryAgain("please try again")
+    return {"booking": view(existing), "created": False}
+
+
+def _own(caller: Caller, booking_id: str) -> BookingModel:
+    """The caller's booking; someone else's answers exactly like a missing one (ids are not probed)."""
+    b = repository.get_booking(booking_id)
+    if b is None or b.patient_sub != caller.sub:
+        raise NotFound("no such booking")
+    return b
+
+
+def get_booking(caller: Caller, booking_id: str) -> dict:
+    return view(_own(caller, booking_id))
+
+
+def list_bookings(caller: Caller) -> dict:
+    return {"bookings": [view(b) for b in repository.bookings_of(caller.sub)]}
+
+
+def cancel_booking(ctx: Context, caller: Caller, booking_id: str, reason: str | None) -> dict:
+    """Cancel, applying the 24-hour rule, and give the capacity back. Cancelling twice answers the
+    first cancellation again."""
+    b = _own(caller, booking_id)
+    if b.status == "cancelled":
+        return view(b)
+    now = ctx.clock.now()
+    region = ctx.config.region(b.region)
+    free_hours = int(ctx.config.booking.get("cancellation_free_hours", 24))
+    if b.status == "held" or now <= parse_utc(b.starts_at) - timedelta(hours=free_hours):
+        decision, fee = "free", 0
+    else:
+        decision, fee = "late", int(region.fees.get("late_cancellation", 0))
+    record = {"at": utc_iso(now), "reason": reason, "fee_decision": decision, "fee_amount": fee,
+              "currency": region.currency}
+    done = lifecycle.release_booking(booking_id, "cancelled", reason="patient_cancelled", now=now,
+                                     expect=("held", "confirmed"), extra={"cancellation": record})
+    if done.cancellation == record:  # this request made the cancellation (a repeat returns the first)
+        ctx.publish(SOURCE_BOOKING, "BookingCancelled",
+                    {"booking_id": booking_id, "region": done.region, "fee_decision": decision,
+                     "fee_amount": fee, "currency": region.currency})
+    return view(done)
+
+
+def reschedule_booking(ctx: Context, caller: Caller, booking_id: str, new_date: date, window_start: str) -> dict:
+    """Move a booking to another window (same or another day): the old place is freed and the new
+    one taken in one transaction over both ledgers, only if the new window still fits."""
+    b = _own(caller, booking_id)
+    now = ctx.clock.now()
+    region = ctx.config.region(b.region)
+    w = availability.bookable_window(region, new_date, window_start, now)
+    target_day = region_day(region.id, new_date)
+    if b.region_day == target_day and b.window_start == w.start_local.strftime("%H:%M") \
+            and b.status in ("held", "confirmed"):
+        return view(b)  # already there: a repeated request
+    if b.status not in ("held", "confirmed"):
+        raise InvalidTransition(f"a {b.status} booking cannot be rescheduled", details={"status": b.status})
+    free_hours = int(ctx.config.booking.get("cancellation_free_hours", 24))
+    if b.status == "confirmed" and now > parse_utc(b.starts_at) - timedelta(hours=free_hours):
+        raise TooLateToReschedule(f"a booking can be moved until {free_hours} hours before it starts; you may "
+                                  "cancel it (the late-cancellation fee applies) and book again")
+    if b.status == "held" and b.hold_expires_at and b.hold_expires_at <= utc_iso(now):
+        raise InvalidTransition("the reservation has expired; please book again", details={"status": "held"})
+    vt = ctx.config.visit_type(b.visit_type)
+    for attempt in range(lifecycle.MAX_ATTEMPTS):
+        b = _own(caller, booking_id)
+        if b.status not in ("held", "confirmed"):
+            raise InvalidTransition(f"a {b.status} booking cannot be rescheduled", details={"status": b.status})
+        old = repository.read_ledger(b.region_day)
+        new = old if target_day == b.region_day else repository.read_ledger(target_day)
+        entry = dict((old.visits or {}).get(booking_id) or lifecycle.ledger_visit(b, visit_type=vt))
+        entry.update(starts_at=utc_iso(w.start_utc), ends_at=utc_iso(w.end_utc))
+        visit = capacity.visit_from_ledger(booking_id, entry)
+        counted = lifecycle.counted_visits(new, now)
+        day = lifecycle.ledger_day(new, region, new_date, now,
+                                   counted=lambda bid, raw: bid != booking_id and counted(bid, raw))
+        hint = {c: [v for v in seq if v != booking_id] for c, seq in (new.routes or {}).items()}
+        plan = capacity.check(day, visit, hint or None)
+        if plan is None:
+            raise WindowFull("the new window is fully booked; please choose another")
+        if new is not old:
+            visits = dict(old.visits or {})
+            visits.pop(booking_id, None)
+            old.visits = visits
+            old.routes = {c: [v for v in seq if v != booking_id] for c, seq in (old.routes or {}).items()}
+        new.visits = {**(new.visits or {}), booking_id: entry}
+        new.routes = plan.sequences()
+        values = {"date": new_date.isoformat(), "window_start": w.start_local.strftime("%H:%M"),
+                  "starts_at": utc_iso(w.start_utc), "ends_at": utc_iso(w.end_utc), "region_day": target_day,
+                  "updated_at": utc_iso(now), "status_reason": "rescheduled"}
+        ledgers = [new] if new is old else [old, new]
+        if repository.commit_booking_update(b, values, b.status, ledgers):
+            return view(b)
+        lifecycle.backoff(attempt)
+    raise BusyTryAgain("the booking is being changed by another request; try again")
+
+
+# ---- shifts (dispatchers)
+
+def _shift_raw(body) -> dict:
+    end = body.end_location or body.start_location
+    brk = body.break_.model_dump() if body.break_ else dict(capacity.DEFAULT_BREAK)
+    return {"role": body.role, "start": body.start, "end": body.end,
+            "start_location": body.start_location.model_dump(), "end_location": end.model_dump(), "break": brk}
+
+
+def put_shift(ctx: Context, caller: Caller, region_id: str, clinician_id: str, day: date, body) -> dict:
+    """Set one clinician's shift on a region-day; refused (409 shift_change_strands_bookings) when
+    the accepted visits would no longer all fit."""
+    caller.require_dispatcher_of(region_id)
+    region = ctx.config.region(region_id)
+    if body.end <= body.start:
+        raise InvalidRequest("a shift ends after it starts", code="invalid_shift")
+    for loc in (body.start_location, body.end_location or body.start_location):
+        if not region.contains(loc.lat, loc.lon):
+            raise AddressOutsideRegion(f"the shift's start/end location is outside {region.name}")
+    raw = _shift_raw(body)
+    if raw["break"]["earliest"] > raw["break"]["latest"]:
+        raise InvalidRequest("the break's earliest start is after its latest", code="invalid_shift")
+    rday = region_day(region.id, day)
+    now = ctx.clock.now()
+    for attempt in range(lifecycle.MAX_ATTEMPTS):
+        ledger = repository.read_ledger(rday)
+        if (ledger.shifts or {}).get(clinician_id) == raw:
+            return _shift_view(ledger, region.id, day)
+        ledger.shifts = {**(ledger.shifts or {}), clinician_id: raw}
+        d = lifecycle.ledger_day(ledger, region, day, now)
+        if d.visits:
+            plan = capacity.check(d, None, ledger.routes)
+            if plan is None:
+                raise ShiftChangeStrandsBookings("this change would leave booked visits without a clinician")
+            ledger.routes = plan.sequences()
+        if repository.commit_ledger(ledger):
+            return _shift_view(ledger, region.id, day)
+        lifecycle.backoff(attempt)
+    raise BusyTryAgain("the day is being changed by another request; try again")
+
+
+def _shift_view(ledger: CapacityModel | None, region_id: str, day: date) -> dict:
+    shifts = (ledger.shifts or {}) if ledger else {}
+    visits = (ledger.visits or {}) if ledger else {}
+    return {"region": region_id, "date": day.isoformat(), "version": ledger.version if ledger else 0,
+            "shifts": [{"clinician_id": c, **s} for c, s in sorted(shifts.items())],
+            "visits_holding_capacity": len(visits), "routes": (ledger.routes or {}) if ledger else {}}
+
+
+def list_shifts(ctx: Context, caller: Caller, region_id: str, day: date) -> dict:
+    caller.require_dispatcher_of(region_id)
+    ctx.config.region(region_id)
+    return _shift_view(repository.get_ledger(region_day(region_id, day)), region_id, day)
+
+
+# ---- hold expiry (the schedule)
+
+def expire_holds(ctx: Context) -> dict:
+    """Expire every held booking whose hold ran out, giving its capacity back (BookingExpired).
+
+    Finds them in the ledgers of today..horizon for every region (one BatchGetItem, no Scan)."""
+    now = ctx.clock.now()
+    now_iso = utc_iso(now)
+    keys = []
+    for region in ctx.config.regions.values():
+        today = region.local_date(now)
+        keys += [region_day(region.id, today + timedelta(days=i)) for i in range(-1, region.booking_horizon_days + 1)]
+    expired, skipped = [], 0
+    for ledger in repository.ledgers(keys):
+        for bid, raw in (ledger.visits or {}).items():
+            if raw.get("status") != "held" or not raw.get("hold_expires_at") or raw["hold_expires_at"] > now_iso:
+                continue
+            try:
+                b = lifecycle.release_booking(bid, "expired", reason="hold_expired", now=now, expect=("held",))
+            except (InvalidTransition, NotFound, BusyTryAgain):
+                skipped += 1  # confirmed meanwhile (the ledger is told by confirm_booking) or busy: next run
+                continue
+            expired.append(bid)
+            ctx.publish(SOURCE_BOOKING, "BookingExpired", {"booking_id": bid, "region": b.region})
+    return {"expired": expired, "skipped": skipped}

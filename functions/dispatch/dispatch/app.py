@@ -1,0 +1,104 @@
+"""Lambda entry of the dispatch function: plans, the clinician's route, visit events.
+
+Thin: parse → domain → response. OR-Tools is imported only inside the optimize path
+(`dispatch.worker.replan`), so this module (and the OpenAPI document) stays light."""
+from __future__ import annotations
+
+from datetime import date as date_cls
+from typing import Annotated, Literal, Optional
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
+from homevisits import messaging
+from homevisits.clock import default_clock
+from homevisits.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from homevisits.http import current_caller, make_resolver
+from homevisits.observability import get_logger
+from homevisits.regions import load_config
+
+logger = get_logger("dispatch")
+app = make_resolver("dispatch")
+
+RegionId = Annotated[str, Path(max_length=40, pattern=r"^[a-z][a-z0-9-]*$")]
+DateStr = Annotated[str, Path(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
+class OptimizeIn(BaseModel):
+    time_limit_s: Optional[float] = Field(default=None, gt=0, le=60,
+                                          description="solver budget; capped server-side")
+
+
+class VisitEventIn(BaseModel):
+    type: Literal["on_the_way", "arrived", "completed", "no_show"]
+
+
+def _day(value: str):
+    try:
+        return date_cls.fromisoformat(value)
+    except ValueError:
+        raise InvalidRequest("date must be YYYY-MM-DD", code="invalid_date") from None
+
+
+@app.get("/regions/<region>/plans/<date>", summary="The region-day's plan: routes, ETAs, unassigned, KPIs")
+def get_plan(region: RegionId, date: DateStr):
+    current_caller(app).require_dispatcher_of(region)
+    load_config().region(region)
+    from dispatch import repository
+    plan = repository.get_plan(region, _day(date))
+    if plan is None:
+        raise NotFound(f"no plan for {region} on {date} yet", code="no_plan")
+    return plan.to_public()
+
+
+@app.post("/regions/<region>/plans/<date>/optimize", summary="Re-plan the region-day now")
+def optimize(region: RegionId, date: DateStr, body: Annotated[Optional[OptimizeIn], Body()] = None,
+             time_limit_s: Annotated[Optional[float], Query(gt=0, le=60)] = None):
+    current_caller(app).require_dispatcher_of(region)
+    load_config().region(region)
+    from dispatch import repository
+    from dispatch.worker import replan, time_limit
+    requested = time_limit_s if time_limit_s is not None else (body.time_limit_s if body else None)
+    try:
+        result = replan(region, _day(date), time_limit_s=time_limit("OPTIMIZE_TIME_LIMIT_S", 5.0, requested),
+                        trigger="optimize", force=True)
+    except repository.StalePlan:
+        raise Conflict("the plan changed while optimizing; try again", code="plan_conflict") from None
+    return {**result.plan.to_public(), "stored": result.stored}
+
+
+@app.get("/me/route", summary="The calling clinician's stops of a day, in order, with ETAs")
+def my_route(date: Annotated[Optional[str], Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None):
+    caller = current_caller(app).require("clinician")
+    if not caller.region:
+        raise Forbidden("the token carries no region", code="no_region")
+    from dispatch import repository
+    from dispatch.plans import clinician_route
+    now = default_clock().now()
+    region = load_config().region(caller.region)
+    day = _day(date) if date else region.local_date(now)
+    return clinician_route(caller, region.id, day, now, repo=repository)
+
+
+@app.post("/visits/<id>/events", summary="Mark a visit on the way, arrived, completed or no-show")
+def visit_event(id: Annotated[str, Path(max_length=80)], body: Annotated[VisitEventIn, Body()]):
+    caller = current_caller(app)
+    from dispatch import repository
+    from dispatch.visits import record_visit_event
+    return record_visit_event(id, body.type, caller, default_clock().now(), repo=repository,
+                              publish=lambda detail: messaging.publish(messaging.SOURCE_DISPATCH, "VisitEvent", detail))
+
+
+@app.get("/console", summary="The dispatcher console (a self-contained page; it calls this API with a token)",
+         include_in_schema=False)
+def console():
+    from dispatch.console import console_html
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=console_html(),
+                    headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,777 @@
+"""The routing optimizer (the only module importing OR-Tools).
+
+Model (one OR-Tools routing node per job, plus one start and one end node per vehicle):
+- arc cost = travel duration (``problem.durations``); no fixed vehicle cost, no span cost;
+- time dimension: transit = service(from) + travel; slack = waiting; job windows via
+  SetRange/RemoveInterval; vehicle windows on start and end cumuls;
+- skills: allowed vehicles per job (see the note below); jobs no vehicle can serve are reported
+  unassigned;
+- priorities: one disjunction per job with penalty ``big * (1 + 101 * priority)`` where ``big``
+  exceeds any insertion detour, so serving a job always pays, and one job of priority p is worth
+  more than 101 jobs of priority < p;
+- capacity: one dimension per amount index (``delivery`` / vehicle ``capacity``);
+- breaks: SetBreakIntervalsOfVehicle (breaks never overlap a service; a break is taken between two
+  services, before/while driving or on arrival); a break OR-Tools places before the route's start
+  or after its end is reported at the start/end location (the route starts earlier/ends later;
+  a hard "inside the span" constraint would force the slow CP feasibility filter);
+- locks: NextVar chains from the vehicle's start (NextVar(prev) == job constraints, VehicleVar
+  fixed; locked jobs are mandatory), also applied with ApplyLocksToAllVehicles for the first
+  solution; locks that cannot be kept feasibly raise ValueError;
+- remote doctors: every job with ``video_call_seconds`` gets an optional interval
+  [start + service, start + service + call] (performed iff the job is served) and a Cumulative
+  constraint with capacity ``remote_doctors`` over those intervals (checked by the CP feasibility
+  filter). The insertion heuristics fail under that filter (0 of 64 nurse visits planned), so when
+  the calls outnumber the doctors: plan without the limit (40 % of the time); if the calls fit,
+  done; else drop the calls above capacity and improve that plan under the constraint
+  (ALL_UNPERFORMED + local search if the start is refused). The plan always satisfies the limit;
+  it may leave visits unassigned that a better search would fit;
+- stability: a "reassign" dimension with per-vehicle unary transits (``reassignment_cost`` for a
+  job whose previous vehicle was another one) and span cost coefficient 1;
+- warm start: previous routes (trimmed to a time-feasible prefix-preserving subsequence) are read
+  with ReadAssignmentFromRoutes AFTER CloseModelWithParameters(params).
+- skills: SetAllowedVehiclesForIndex does not accept a Python list in ortools 9.15 (SWIG
+  Span<const int> typemap), so VehicleVar(i).SetValues([-1] + allowed) is used instead; and the
+  problem is first split into independent sub-problems linked by skills (doctors / nurses), which
+  also makes every sub-model skill-free and much faster.
+
+Search (measured, see docs/benchmarks-dispatch.md): plain cheapest-insertion + GLS gets stuck in
+the first local optimum within 10 s on 100-stop instances; which first solution you start from
+matters more than the metaheuristic. So for small (sub-)problems (jobs x vehicles <= 3000) a
+portfolio of first-solution strategies (LCI, PCA, SAVINGS, PMCA) each gets a greedy descent in 80 %
+of the budget, the best local optimum is then improved by GLS; larger ones use
+PARALLEL_CHEAPEST_INSERTION + GLS directly. Iterated local search (ruin & recreate) stopped at the
+first local optimum on our model in 9.15; ``ls_operator_neighbors_ratio`` < 1 made plans worse.
+
+Determinism: OR-Tools' search itself is deterministic; what is not is how far it gets within a
+wall-clock time limit (and the LNS sub-searches bounded by ``lns_time_limit``). For reproducible
+plans pass ``solution_limit`` (the search then stops after that many solutions; the time limit
+stays a safety net) — identical input + seed + solution_limit give identical plans. ``seed``
+permutes the order of the job nodes (0 = input order), which changes tie-breaking; different seeds
+explore differently (useful for a multi-start).
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field, replace
+
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from .problem import UNBOUNDED_END, Job, Problem, Route, Solution, Step
+
+FSS = routing_enums_pb2.FirstSolutionStrategy
+LSM = routing_enums_pb2.LocalSearchMetaheuristic
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Search knobs (defaults are the measured best on our benchmarks, see docs)."""
+
+    first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH"  # or "ILS" for iterated local search (ruin&recreate)
+    gls_lambda: float = 0.1
+    use_full_propagation: bool = False
+    lns_time_limit_ms: int = 100
+    extra_operators: tuple[str, ...] = ()  # names of local_search_operators fields to switch on
+    disabled_operators: tuple[str, ...] = ()
+    ils_ruin: str = "SISR"  # "SISR" | "RANDOM_WALK" | "SPATIALLY_CLOSE"
+    ils_acceptance: str = "SA"  # "SA" | "GREEDY"
+    ils_sa_initial_temperature: float = 100.0
+    ils_sa_final_temperature: float = 0.01
+    ils_sisr_max_removed_sequence_size: int = 10
+    ils_sisr_avg_num_removed_visits: int = 10
+    ils_sisr_bypass_factor: float = 0.01
+    log_search: bool = False
+    # Multi-start: each strategy gets a greedy descent within portfolio_share * budget / len, the
+    # best local optimum is then improved by the metaheuristic for the rest of the budget.
+    portfolio: tuple[str, ...] = ("LOCAL_CHEAPEST_INSERTION", "PATH_CHEAPEST_ARC", "SAVINGS",
+                                  "PATH_MOST_CONSTRAINED_ARC")
+    portfolio_share: float = 0.8
+    # Above this many (jobs x vehicles) the first solutions alone take seconds: no portfolio, the
+    # budget goes to ``first_solution`` + the metaheuristic (measured on 140-visit/37-clinician days).
+    portfolio_max_size: int = 3000
+
+
+DEFAULT_CONFIG = SearchConfig()
+
+
+def _search_parameters(cfg: SearchConfig, time_limit_s: float, solution_limit: int | None):
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = getattr(FSS, cfg.first_solution)
+    if cfg.metaheuristic == "ILS":
+        params.use_iterated_local_search = True
+        ils = params.iterated_local_search_parameters
+        rr = ils.ruin_recreate_parameters
+        del rr.ruin_strategies[:]
+        rs = rr.ruin_strategies.add()
+        if cfg.ils_ruin == "SISR":
+            rs.sisr.max_removed_sequence_size = cfg.ils_sisr_max_removed_sequence_size
+            rs.sisr.avg_num_removed_visits = cfg.ils_sisr_avg_num_removed_visits
+            rs.sisr.bypass_factor = cfg.ils_sisr_bypass_factor
+        elif cfg.ils_ruin == "RANDOM_WALK":
+            rs.random_walk.num_removed_visits = cfg.ils_sisr_avg_num_removed_visits
+        else:
+            rs.spatially_close_routes.num_ruined_routes = 2
+        if cfg.ils_acceptance == "SA":
+            sa = ils.reference_solution_acceptance_strategy.simulated_annealing
+            sa.initial_temperature = cfg.ils_sa_initial_temperature
+            sa.final_temperature = cfg.ils_sa_final_temperature
+        else:
+            ils.reference_solution_acceptance_strategy.greedy_descent.SetInParent()
+        params.local_search_metaheuristic = LSM.GREEDY_DESCENT
+    else:
+        params.local_search_metaheuristic = getattr(LSM, cfg.metaheuristic)
+    params.guided_local_search_lambda_coefficient = cfg.gls_lambda
+    params.use_full_propagation = cfg.use_full_propagation
+    params.lns_time_limit.FromMilliseconds(cfg.lns_time_limit_ms)
+    ops = params.local_search_operators
+    for name in cfg.extra_operators:
+        setattr(ops, name, 3)  # BOOL_TRUE
+    for name in cfg.disabled_operators:
+        setattr(ops, name, 2)  # BOOL_FALSE
+    params.time_limit.FromMilliseconds(max(1, int(time_limit_s * 1000)))
+    if solution_limit:
+        params.solution_limit = int(solution_limit)
+    params.log_search = cfg.log_search
+    return params
+
+
+@dataclass
+class _Model:
+    problem: Problem
+    jobs: list[Job]  # model jobs, in node order
+    unservable: list[int]  # job ids no vehicle can serve
+    node_loc: list[int | None]
+    node_service: list[int]
+    manager: pywrapcp.RoutingIndexManager = None
+    routing: pywrapcp.RoutingModel = None
+    time_dim: object = None
+    break_intervals: dict = field(default_factory=dict)  # name -> (vehicle id, Break)
+    job_index: dict = field(default_factory=dict)  # job id -> routing index
+
+
+def _travel(m: _Model, a: int, b: int) -> int:
+    la, lb = m.node_loc[a], m.node_loc[b]
+    if la is None or lb is None:
+        return 0
+    return m.problem.durations[la][lb]
+
+
+def _horizon(problem: Problem) -> int:
+    ends = [v.time_window[1] for v in problem.vehicles]
+    ends += [w[1] for j in problem.jobs for w in j.time_windows]
+    finite = [e for e in ends if e < UNBOUNDED_END]
+    max_arc = max((max(r) for r in problem.durations if r), default=0)
+    bound = sum(j.service + j.video_call_seconds for j in problem.jobs)
+    bound += (len(problem.jobs) + 1) * max_arc
+    bound += sum(b.service for v in problem.vehicles for b in v.breaks)
+    h = max(finite, default=0) + bound
+    return min(h, 2**40)
+
+
+def _job_allowed_vehicles(problem: Problem, job: Job) -> list[int]:
+    return [k for k, v in enumerate(problem.vehicles) if job.skills <= v.skills]
+
+
+def _windows_domain(cumul, windows, lo, hi):
+    if not windows:
+        cumul.SetRange(lo, hi)
+        return
+    ws = sorted(windows)
+    cumul.SetRange(max(lo, ws[0][0]), min(hi, max(w[1] for w in ws)))
+    reach = ws[0][1]
+    for a, b in ws[1:]:
+        if a > reach + 1:
+            cumul.RemoveInterval(reach + 1, a - 1)
+        reach = max(reach, b)
+
+
+def _build(problem: Problem, cfg: SearchConfig, seed: int) -> _Model:
+    problem.validate()
+    locked_ids = {jid for seq in problem.locked.values() for jid in seq}
+    jobs: list[Job] = []
+    unservable: list[int] = []
+    vid_to_k = {v.id: k for k, v in enumerate(problem.vehicles)}
+    for j in problem.jobs:
+        allowed = _job_allowed_vehicles(problem, j)
+        if not allowed and j.id not in locked_ids:
+            unservable.append(j.id)
+        elif j.video_call_seconds > 0 and problem.remote_doctors == 0 and j.id not in locked_ids:
+            unservable.append(j.id)
+        else:
+            jobs.append(j)
+    if seed:
+        rng = random.Random(seed)
+        rng.shuffle(jobs)
+    nv = len(problem.vehicles)
+    node_loc: list[int | None] = [j.location for j in jobs]
+    node_service = [j.service for j in jobs]
+    starts, ends = [], []
+    for v in problem.vehicles:
+        starts.append(len(node_loc))
+        node_loc.append(v.start)
+        node_service.append(0)
+        ends.append(len(node_loc))
+        node_loc.append(v.end)
+        node_service.append(0)
+    m = _Model(problem, jobs, unservable, node_loc, node_service)
+    n = len(node_loc)
+    manager = pywrapcp.RoutingIndexManager(n, nv, starts, ends)
+    routing = pywrapcp.RoutingModel(manager)
+    m.manager, m.routing = manager, routing
+    solver = routing.solver()
+
+    dur = problem.durations
+    travel = [[0] * n for _ in range(n)]
+    for a in range(n):
+        la = node_loc[a]
+        if la is None:
+            continue
+        row = dur[la]
+        ta = travel[a]
+        for b in range(n):
+            lb = node_loc[b]
+            if lb is not None:
+                ta[b] = row[lb]
+    time_m = [[node_service[a] + t for t in travel[a]] for a in range(n)]
+    travel_cb = routing.RegisterTransitMatrix(travel)
+    time_cb = routing.RegisterTransitMatrix(time_m)
+    routing.SetArcCostEvaluatorOfAllVehicles(travel_cb)
+
+    horizon = _horizon(problem)
+    routing.AddDimension(time_cb, horizon, horizon, False, "time")
+    time_dim = routing.GetDimensionOrDie("time")
+    m.time_dim = time_dim
+
+    # Job windows, skills, priorities.
+    max_arc = max((max(r) for r in dur if r), default=0)
+    big = 2 * max_arc + problem.reassignment_cost + 1
+    for node, j in enumerate(jobs):
+        idx = manager.NodeToIndex(node)
+        m.job_index[j.id] = idx
+        _windows_domain(time_dim.CumulVar(idx), j.time_windows, 0, horizon)
+        allowed = _job_allowed_vehicles(problem, j)
+        if len(allowed) < nv:
+            # (SetAllowedVehiclesForIndex is not callable from Python in 9.15: Span typemap)
+            routing.VehicleVar(idx).SetValues([-1] + allowed)
+        if j.id not in locked_ids:
+            routing.AddDisjunction([idx], big * (1 + 101 * j.priority))
+
+    # Vehicle windows.
+    for k, v in enumerate(problem.vehicles):
+        lo, hi = v.time_window
+        hi = min(hi, horizon)
+        time_dim.CumulVar(routing.Start(k)).SetRange(lo, hi)
+        time_dim.CumulVar(routing.End(k)).SetRange(lo, hi)
+
+    # Capacity.
+    ndim = max([len(j.delivery) for j in jobs] + [len(v.capacity) for v in problem.vehicles] + [0])
+    for d in range(ndim):
+        demand = [0] * n
+        for node, j in enumerate(jobs):
+            demand[node] = j.delivery[d] if d < len(j.delivery) else 0
+        if not any(demand):
+            continue
+        cb = routing.RegisterUnaryTransitVector(demand)
+        caps = []
+        for v in problem.vehicles:
+            caps.append(v.capacity[d] if d < len(v.capacity) else sum(demand))
+        routing.AddDimensionWithVehicleCapacity(cb, 0, caps, True, f"capacity{d}")
+
+    # Breaks.
+    node_visit_transits = [0] * routing.Size()
+    for node, j in enumerate(jobs):
+        node_visit_transits[manager.NodeToIndex(node)] = j.service
+    for k, v in enumerate(problem.vehicles):
+        intervals = []
+        for b in v.breaks:
+            wins = [(max(a, v.time_window[0]), min(e, v.time_window[1] - b.service)) for a, e in b.time_windows] \
+                if b.time_windows else [(v.time_window[0], v.time_window[1] - b.service)]
+            wins = sorted((a, e) for a, e in wins if a <= e)
+            if not wins:
+                raise ValueError(f"vehicle {v.id}: break {b.id} cannot fit in the vehicle's time window")
+            name = f"break:{k}:{b.id}"
+            start = solver.IntVar(wins[0][0], min(max(e for _, e in wins), horizon), name + ":start")
+            reach = wins[0][1]
+            for a, e in wins[1:]:
+                if a > reach + 1:
+                    start.RemoveInterval(reach + 1, a - 1)
+                reach = max(reach, e)
+            iv = solver.FixedDurationIntervalVar(start, b.service, name)
+            intervals.append(iv)
+            m.break_intervals[name] = (v.id, b)
+            # No "break inside the route span" constraint: it would need the (slow) CP feasibility
+            # filter in every insertion. A break OR-Tools puts before the start / after the end is
+            # taken at the start / end location (the route then starts earlier / ends later).
+        if intervals:
+            time_dim.SetBreakIntervalsOfVehicle(intervals, k, node_visit_transits)
+
+    # Remote doctors: capacity on the video calls following nurse visits.
+    if problem.remote_doctors is not None:
+        calls, demands = [], []
+        for node, j in enumerate(jobs):
+            if j.video_call_seconds <= 0:
+                continue
+            idx = manager.NodeToIndex(node)
+            call_start = solver.IntVar(0, horizon + j.service, f"call:{j.id}")
+            solver.Add(call_start == time_dim.CumulVar(idx) + j.service)
+            iv = solver.FixedDurationIntervalVar(call_start, j.video_call_seconds, routing.ActiveVar(idx),
+                                                 f"calliv:{j.id}")
+            calls.append(iv)
+            demands.append(1)
+        if calls and len(calls) > problem.remote_doctors:
+            solver.Add(solver.Cumulative(calls, demands, problem.remote_doctors, "remote_doctors"))
+
+    # Stability: reassignment cost through a per-vehicle unary-transit dimension.
+    prev_vehicle = {}
+    for vid, seq in problem.previous_routes.items():
+        for jid in seq:
+            prev_vehicle[jid] = vid
+    if problem.reassignment_cost > 0 and prev_vehicle:
+        cbs = []
+        for v in problem.vehicles:
+            vec = [0] * n
+            for node, j in enumerate(jobs):
+                pv = prev_vehicle.get(j.id)
+                if pv is not None and pv != v.id:
+                    vec[node] = problem.reassignment_cost
+            cbs.append(routing.RegisterUnaryTransitVector(vec))
+        cap = problem.reassignment_cost * (len(jobs) + 1)
+        routing.AddDimensionWithVehicleTransits(cbs, 0, cap, True, "reassign")
+        routing.GetDimensionOrDie("reassign").SetSpanCostCoefficientForAllVehicles(1)
+
+    # Locks: fixed chains from the vehicle start.
+    for vid, seq in problem.locked.items():
+        k = vid_to_k[vid]
+        prev = routing.Start(k)
+        for jid in seq:
+            idx = m.job_index[jid]
+            solver.Add(routing.NextVar(prev) == idx)
+            solver.Add(routing.VehicleVar(idx) == k)
+            prev = idx
+
+    # Finalizer: earliest service starts (consistent values for all time cumuls).
+    for i in range(routing.Size()):
+        routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(i))
+    for k in range(nv):
+        routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(k)))
+    return m
+
+
+def _time_feasible_prefix(m: _Model, k: int, seq: list[int]) -> list[int]:
+    """Greedy: keep jobs of ``seq`` (routing indices) in order while windows & capacity hold."""
+    p = m.problem
+    v = p.vehicles[k]
+    jobs_by_idx = {m.job_index[j.id]: j for j in m.jobs}
+    loc = v.start
+    t = v.time_window[0]
+    load = [0] * len(v.capacity)
+    kept = []
+    for idx in seq:
+        j = jobs_by_idx[idx]
+        arr = t + (p.durations[loc][j.location] if loc is not None else 0)
+        start = None
+        for a, b in sorted(j.time_windows) or [(0, UNBOUNDED_END)]:
+            if arr <= b:
+                start = max(arr, a)
+                break
+        if start is None:
+            continue
+        new_load = [load[d] + (j.delivery[d] if d < len(j.delivery) else 0) for d in range(len(load))]
+        if any(new_load[d] > v.capacity[d] for d in range(len(load))):
+            continue
+        back = start + j.service + (p.durations[j.location][v.end] if v.end is not None else 0)
+        if back > v.time_window[1]:
+            continue
+        kept.append(idx)
+        load = new_load
+        t = start + j.service
+        loc = j.location
+    return kept
+
+
+def _initial_routes(m: _Model, initial: dict[int, list[int]] | None):
+    """Routes (routing indices per vehicle) from ``initial`` (vehicle id -> job ids) and the locks."""
+    p = m.problem
+    base = dict(p.previous_routes)
+    if initial:
+        base.update({k: tuple(v) for k, v in initial.items()})
+    if not base and not p.locked:
+        return None
+    used = set()
+    routes = []
+    by_id = p.job_by_id()
+    for k, v in enumerate(p.vehicles):
+        lock = list(p.locked.get(v.id, ()))
+        used.update(lock)
+        seq = [jid for jid in base.get(v.id, ()) if jid not in lock]
+        allowed = [jid for jid in seq if jid in m.job_index and jid not in used
+                   and by_id[jid].skills <= v.skills]
+        used.update(allowed)
+        lock_idx = [m.job_index[j] for j in lock]
+        rest = _time_feasible_prefix(m, k, lock_idx + [m.job_index[j] for j in allowed])
+        rest = [i for i in rest if i not in lock_idx]
+        routes.append(lock_idx + rest)
+    return routes
+
+
+def _job_routes(m: _Model, assignment) -> dict[int, list[int]]:
+    routing = m.routing
+    jobs_by_idx = {m.job_index[j.id]: j.id for j in m.jobs}
+    out = {}
+    for k, v in enumerate(m.problem.vehicles):
+        idx = assignment.Value(routing.NextVar(routing.Start(k)))
+        seq = []
+        while not routing.IsEnd(idx):
+            seq.append(jobs_by_idx[idx])
+            idx = assignment.Value(routing.NextVar(idx))
+        out[v.id] = seq
+    return out
+
+
+def _run(problem: Problem, cfg: SearchConfig, seed: int, params_cfg: SearchConfig, time_limit_s: float,
+         solution_limit: int | None, start: dict[int, list[int]] | None):
+    """One search on a fresh model. Returns (model, assignment or None)."""
+    m = _build(problem, cfg, seed)
+    routing = m.routing
+    params = _search_parameters(params_cfg, time_limit_s, solution_limit)
+    routing.CloseModelWithParameters(params)  # before ReadAssignmentFromRoutes (see pitfalls)
+    locks = [[m.job_index[j] for j in problem.locked.get(v.id, ())] for v in problem.vehicles]
+    if any(locks):
+        routing.ApplyLocksToAllVehicles(locks, False)
+    assignment = None
+    routes = _initial_routes(m, start) if (start or problem.previous_routes) else None
+    if routes is not None:
+        init = routing.ReadAssignmentFromRoutes(routes, True)
+        if init is not None:
+            assignment = routing.SolveFromAssignmentWithParameters(init, params)
+    if assignment is None:
+        assignment = routing.SolveWithParameters(params)
+    return m, assignment
+
+
+def _components(problem: Problem) -> list[tuple[list[int], list[int]]]:
+    """Independent sub-problems: (vehicle positions, job positions) linked by skills.
+
+    Vehicles are joined when some job can be served by both; every video-call job ties its
+    component to the others holding video-call jobs (the remote doctors are shared). Jobs no
+    vehicle can serve are left out (reported unassigned by the sub-solves' callers).
+    """
+    nv = len(problem.vehicles)
+    parent = list(range(nv))
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(a, b):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    job_vehicles = []
+    call_anchor = None
+    for j in problem.jobs:
+        allowed = _job_allowed_vehicles(problem, j)
+        job_vehicles.append(allowed)
+        for k in allowed[1:]:
+            union(allowed[0], k)
+        if allowed and j.video_call_seconds > 0 and problem.remote_doctors is not None:
+            if call_anchor is None:
+                call_anchor = allowed[0]
+            union(call_anchor, allowed[0])
+    groups: dict[int, tuple[list[int], list[int]]] = {}
+    for k in range(nv):
+        groups.setdefault(find(k), ([], []))[0].append(k)
+    for i, allowed in enumerate(job_vehicles):
+        if allowed:
+            groups[find(allowed[0])][1].append(i)
+    return [g for _, g in sorted(groups.items())]
+
+
+def solve(problem: Problem, time_limit_s: float = 10.0, seed: int = 0, *,
+          solution_limit: int | None = None, config: SearchConfig | None = None,
+          initial_routes: dict[int, list[int]] | None = None) -> Solution:
+    """Plan routes for ``problem``. See the module docstring for the model and determinism.
+
+    ``initial_routes`` (vehicle id -> job ids) overrides ``problem.previous_routes`` as warm start.
+    The problem is first split into independent sub-problems (vehicles linked by the skills of
+    the jobs they can serve, e.g. doctors and nurses), solved one after the other with a share of
+    the time proportional to their number of jobs. In each, without a warm start, a portfolio of
+    first-solution strategies is tried (greedy descent each) and the best is improved by the
+    metaheuristic for the remaining time.
+    """
+    t0 = time.monotonic()
+    problem.validate()
+    comps = _components(problem)
+    if len(comps) <= 1:
+        return _solve_one(problem, time_limit_s, seed, solution_limit, config, initial_routes)
+    total_jobs = max(1, sum(len(js) for _, js in comps))
+    served_pos = {i for _, js in comps for i in js}
+    routes_by_vehicle: dict[int, Route] = {}
+    unassigned = [problem.jobs[i].id for i in range(len(problem.jobs)) if i not in served_pos]
+    cost = duration = service = waiting = 0
+    status = []
+    for n_done, (vs, js) in enumerate(comps):
+        vids = {problem.vehicles[k].id for k in vs}
+        jids = {problem.jobs[i].id for i in js}
+        sub = Problem(
+            vehicles=tuple(problem.vehicles[k] for k in vs),
+            jobs=tuple(problem.jobs[i] for i in js),
+            durations=problem.durations,
+            remote_doctors=problem.remote_doctors,
+            locked={v: s for v, s in problem.locked.items() if v in vids},
+            previous_routes={v: tuple(j for j in s if j in jids) for v, s in problem.previous_routes.items()
+                             if v in vids},
+            reassignment_cost=problem.reassignment_cost,
+        )
+        init = {v: [j for j in s if j in jids] for v, s in initial_routes.items() if v in vids} \
+            if initial_routes else None
+        left = time_limit_s - (time.monotonic() - t0)
+        remaining_jobs = sum(len(c[1]) for c in comps[n_done:])
+        share = max(0.05, left * len(js) / max(1, remaining_jobs)) if js else 0.05
+        if not js:
+            continue
+        s = _solve_one(sub, share, seed, solution_limit, config, init)
+        for r in s.routes:
+            routes_by_vehicle[r.vehicle] = r
+        unassigned += list(s.unassigned)
+        cost += s.cost
+        duration += s.duration
+        service += s.service
+        waiting += s.waiting_time
+        status.append(s.status)
+    # Reassignment costs for jobs whose previous vehicle is in another component are not counted
+    # by the sub-solves (such a move is impossible by skills anyway).
+    routes = tuple(routes_by_vehicle[v.id] for v in problem.vehicles if v.id in routes_by_vehicle)
+    elapsed = int((time.monotonic() - t0) * 1000)
+    return Solution(routes, tuple(sorted(unassigned)), cost, duration, service, waiting, elapsed, 0,
+                    ",".join(status))
+
+
+def _drop_overlapping_calls(problem: Problem, sol: Solution) -> dict[int, list[int]]:
+    """Job routes of ``sol`` without the video-call jobs that push calls above capacity."""
+    jobs = problem.job_by_id()
+    calls = []
+    for r in sol.routes:
+        for st in r.steps:
+            if st.type == "job" and jobs[st.id].video_call_seconds > 0:
+                a = st.arrival + st.service
+                calls.append((a, a + jobs[st.id].video_call_seconds, jobs[st.id].priority, st.id))
+    calls.sort()
+    active: list[int] = []  # end times of kept calls
+    dropped = set()
+    for a, b, _prio, jid in calls:
+        active = [e for e in active if e > a]
+        if len(active) >= (problem.remote_doctors or 0):
+            dropped.add(jid)
+            continue
+        active.append(b)
+    return {r.vehicle: [st.id for st in r.steps if st.type == "job" and st.id not in dropped] for r in sol.routes}
+
+
+def _solve_one(problem: Problem, time_limit_s: float, seed: int, solution_limit: int | None,
+               config: SearchConfig | None, initial_routes: dict[int, list[int]] | None) -> Solution:
+    cfg = config or DEFAULT_CONFIG
+    n_calls = sum(1 for j in problem.jobs if j.video_call_seconds > 0)
+    if problem.remote_doctors is not None and n_calls > problem.remote_doctors:
+        return _solve_with_calls(problem, time_limit_s, seed, solution_limit, cfg, initial_routes)
+    return _solve_plain(problem, time_limit_s, seed, solution_limit, cfg, initial_routes)
+
+
+def _solve_with_calls(problem: Problem, time_limit_s: float, seed: int, solution_limit: int | None,
+                      cfg: SearchConfig, initial_routes: dict[int, list[int]] | None) -> Solution:
+    """Remote-doctor capacity binds: the Cumulative constraint needs the CP feasibility filter, with
+    which the insertion heuristics fail on real sizes (measured: 0 of 64 nurse visits planned).
+    So: plan without the doctor limit (40 % of the time); if the calls fit, done; else drop the
+    calls above capacity and improve from there with the constrained model (falling back to an
+    empty start + local search insertion, ALL_UNPERFORMED, if that start is refused)."""
+    from .feasibility import check  # no OR-Tools there
+
+    t0 = time.monotonic()
+    relaxed = replace(problem, remote_doctors=None)
+    first = _solve_plain(relaxed, time_limit_s * 0.4, seed, solution_limit, cfg, initial_routes)
+    if not check(problem, first)[0]:
+        return first
+    start = _drop_overlapping_calls(problem, first)
+    left = max(0.05, time_limit_s - (time.monotonic() - t0))
+    ccfg = replace(cfg, first_solution="ALL_UNPERFORMED", portfolio=())
+    try:
+        return _solve_plain(problem, left, seed, solution_limit, ccfg, start)
+    except RuntimeError:
+        # keep the relaxed plan minus the dropped calls: re-solve from it is refused, so plan
+        # with the empty start (always feasible) instead
+        return _solve_plain(problem, max(0.05, time_limit_s - (time.monotonic() - t0)), seed,
+                            solution_limit, ccfg, None)
+
+
+def _solve_plain(problem: Problem, time_limit_s: float, seed: int, solution_limit: int | None,
+                 cfg: SearchConfig, initial_routes: dict[int, list[int]] | None) -> Solution:
+    t0 = time.monotonic()
+    deadline = t0 + time_limit_s
+    start = initial_routes
+    best = None  # (objective, job routes)
+    t_load = time.monotonic()
+    warm = bool(initial_routes or problem.previous_routes)
+    small = len(problem.jobs) * len(problem.vehicles) <= cfg.portfolio_max_size
+    if not warm and small and len(cfg.portfolio) > 1 and cfg.portfolio_share > 0:
+        each = time_limit_s * cfg.portfolio_share / len(cfg.portfolio)
+        for st in cfg.portfolio:
+            left = deadline - time.monotonic()
+            if left <= 0.2:
+                break
+            pc = replace(cfg, first_solution=st, metaheuristic="GREEDY_DESCENT")
+            # deterministic mode: let the descent finish (bounded by the overall deadline only)
+            tl = left if solution_limit else min(each, left)
+            m, a = _run(problem, cfg, seed, pc, tl, None, None)
+            if a is None:
+                continue
+            obj = a.ObjectiveValue()
+            if best is None or obj < best[0]:
+                best = (obj, _job_routes(m, a), _extract(m, a))
+        if best is not None and any(best[1].values()):
+            start = best[1]
+    if start is not None and not any(start.values()):
+        start = None  # an empty warm start only wastes the first-solution heuristic
+    left = max(0.05, deadline - time.monotonic())
+    m, assignment = _run(problem, cfg, seed, cfg, left, solution_limit, start)
+    t_end = time.monotonic()
+    if best is not None and (assignment is None or best[0] < assignment.ObjectiveValue()):
+        return replace(best[2], loading_time_ms=int((t_load - t0) * 1000),
+                       computing_time_ms=int((t_end - t_load) * 1000), status="portfolio")
+    if assignment is None:
+        if problem.locked:
+            raise ValueError("no plan keeps the locked visits feasible (locked prefixes break windows, "
+                             f"skills or breaks; routing status {m.routing.status()})")
+        raise RuntimeError(f"no solution found (routing status {m.routing.status()})")
+    sol = _extract(m, assignment)
+    return replace(sol, loading_time_ms=int((t_load - t0) * 1000),
+                   computing_time_ms=int((t_end - t_load) * 1000), status=str(m.routing.status()))
+
+
+def _extract(m: _Model, assignment) -> Solution:
+    p, routing, manager, time_dim = m.problem, m.routing, m.manager, m.time_dim
+    jobs_by_idx = {idx: j for j, idx in ((j, m.job_index[j.id]) for j in m.jobs)}
+    breaks_by_vehicle: dict[int, list[tuple[int, object]]] = {}
+    ivs = assignment.IntervalVarContainer()
+    for i in range(ivs.Size()):
+        el = ivs.Element(i)
+        name = el.Var().Name()
+        if name in m.break_intervals and el.PerformedValue():
+            vid, b = m.break_intervals[name]
+            breaks_by_vehicle.setdefault(vid, []).append((el.StartValue(), b))
+    prev_vehicle = {jid: vid for vid, seq in p.previous_routes.items() for jid in seq}
+    calls_limited = p.remote_doctors is not None and any(j.video_call_seconds > 0 for j in p.jobs)
+    routes, served = [], set()
+    tot_travel = tot_service = tot_wait = reassign = 0
+    for k, v in enumerate(p.vehicles):
+        idx = routing.Start(k)
+        nodes = []
+        idx = assignment.Value(routing.NextVar(idx))
+        while not routing.IsEnd(idx):
+            nodes.append(idx)
+            idx = assignment.Value(routing.NextVar(idx))
+        if not nodes:
+            continue
+        brks = sorted(breaks_by_vehicle.get(v.id, []), key=lambda x: x[0])
+        cum = [assignment.Value(time_dim.CumulVar(i)) for i in nodes]
+        start_t = assignment.Value(time_dim.CumulVar(routing.Start(k)))
+        end_t = assignment.Value(time_dim.CumulVar(routing.End(k)))
+        first = jobs_by_idx[nodes[0]]
+        d0 = p.durations[v.start][first.location] if v.start is not None else 0
+        if not brks or brks[0][0] >= cum[0]:
+            start_t = max(start_t, cum[0] - d0)
+        if brks and brks[0][0] < start_t:  # break before leaving: taken at the start location
+            start_t = brks[0][0]
+        steps = [Step("start", None, start_t, 0, 0, v.start)]
+        loc, t_free, bi = v.start, start_t, 0
+        for i, ci in zip(nodes, cum):
+            j = jobs_by_idx[i]
+            gap_breaks = 0
+            while bi < len(brks) and brks[bi][0] < ci:
+                bs, b = brks[bi]
+                steps.append(Step("break", b.id, bs, b.service, 0, None))
+                gap_breaks += b.service
+                bi += 1
+            d = p.durations[loc][j.location] if loc is not None else 0
+            wait = max(0, ci - (t_free + d + gap_breaks))
+            steps.append(Step("job", j.id, ci, j.service, wait, j.location))
+            tot_travel += d
+            tot_service += j.service
+            served.add(j.id)
+            if j.id in prev_vehicle and prev_vehicle[j.id] != v.id:
+                reassign += p.reassignment_cost
+            loc, t_free = j.location, ci + j.service
+        gap_breaks = 0
+        while bi < len(brks):
+            bs, b = brks[bi]
+            steps.append(Step("break", b.id, bs, b.service, 0, None))
+            gap_breaks += b.service
+            bi += 1
+        d = p.durations[loc][v.end] if v.end is not None else 0
+        tot_travel += d
+        end_t = max([end_t, t_free + d + gap_breaks] + [bs + b.service for bs, b in brks])
+        steps.append(Step("end", None, end_t, 0, 0, v.end))
+        if not calls_limited:
+            steps = _earliest_schedule(p, v, steps) or steps
+        tot_wait += sum(st.waiting_time for st in steps)
+        routes.append(Route(v.id, tuple(steps)))
+    unassigned = tuple(sorted(set(m.unservable) | {j.id for j in m.jobs if j.id not in served}))
+    return Solution(tuple(routes), unassigned, tot_travel + reassign, tot_travel, tot_service, tot_wait)
+
+
+def _earliest_schedule(p: Problem, v, steps: list[Step]) -> list[Step] | None:
+    """Same sequence (jobs and breaks), every service as early as possible (the solver's own cumul
+    values are any feasible point when breaks make it use its scheduling LP). A break is placed at
+    the earliest point of its gap; the next service waits for drive + breaks. Each time is <= the
+    solver's, so windows stay met; returns None if anything does not fit (then the solver's
+    schedule is kept). Not used with a remote-doctor limit (moving visits moves calls)."""
+    jobs = {j.id: j for j in p.jobs}
+    breaks = {b.id: b for b in v.breaks}
+    D = p.durations
+    inf = UNBOUNDED_END
+    tw0, tw1 = v.time_window
+    t_free, loc = tw0, v.start
+    pending: list[Step] = []
+    out: list[Step] = []
+    for st in steps[1:]:
+        if st.type == "break":
+            pending.append(st)
+            continue
+        if st.type == "job":
+            j = jobs[st.id]
+            dest, service, wins = j.location, j.service, sorted(j.time_windows) or [(0, inf)]
+        else:
+            dest, service, wins = v.end, 0, [(0, inf)]
+        d = D[loc][dest] if (loc is not None and dest is not None) else 0
+        bt, bsum = t_free, 0
+        for b in pending:
+            bo = breaks[b.id]
+            bw = sorted(bo.time_windows) or [(tw0, inf)]
+            bs = next((max(bt, a) for a, e in bw if max(bt, a) <= e), None)
+            if bs is None:
+                return None
+            out.append(replace(b, arrival=bs, waiting_time=0))
+            bt, bsum = bs + bo.service, bsum + bo.service
+        pending = []
+        ready = t_free + d + bsum
+        arr = max(ready, bt)
+        start = next((max(arr, a) for a, e in wins if max(arr, a) <= e), None)
+        if start is None or start + service > tw1:
+            return None
+        out.append(replace(st, arrival=start, waiting_time=start - ready if st.type == "job" else 0))
+        t_free, loc = start + service, dest
+    if pending:
+        return None
+    # Leave as late as possible for the first job when no break comes first.
+    first = out[0] if out else None
+    start_t = tw0
+    if first is not None and first.type == "job":
+        d0 = D[v.start][jobs[first.id].location] if v.start is not None else 0
+        start_t = max(tw0, first.arrival - d0)
+        out[0] = replace(first, waiting_time=first.arrival - (start_t + d0))
+    elif first is not None and first.type == "break":
+        start_t = first.arrival
+    return [replace(steps[0], arrival=start_t, waiting_time=0)] + out

@@ -1,0 +1,279 @@
+"""Plans: what an optimizer Solution means for a region-day, in the words of dispatch.
+
+A plan holds, per clinician, the ordered stops with ETAs (UTC ISO and local HH:MM), breaks and
+driving minutes; the visits left unassigned with a reason; and KPIs. It never holds symptoms,
+names or personal numbers: only what routing needs (address, window, visit type, duration).
+Pure: no AWS, no OR-Tools.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from homevisits.clock import utc_iso
+
+from dispatch.builder import BuiltProblem
+from dispatch.kpis import DEFAULT_LATE_RISK_MINUTES, compute_kpis
+
+ADDRESS_FIELDS_FOR_DISPATCH = ("street", "city", "postal_code", "lat", "lon")
+
+
+@dataclass
+class Plan:
+    region: str
+    date: str
+    routes: list
+    unassigned: list
+    kpis: dict
+    computed_at: str
+    input_version: str
+    input_hash: str
+    trigger: str = "replan"
+    solver: dict = field(default_factory=dict)
+    version: int | None = None  # the stored item's version (None before it is stored)
+
+    @property
+    def region_day(self) -> str:
+        return f"{self.region}#{self.date}"
+
+    def assignments(self) -> dict:
+        """booking id -> (clinician id, eta) for every routed stop."""
+        return {s["booking_id"]: (r["clinician_id"], s["eta"]) for r in self.routes for s in r["stops"]}
+
+    def route_of(self, clinician_id: str) -> dict | None:
+        return next((r for r in self.routes if r["clinician_id"] == clinician_id), None)
+
+    def to_public(self) -> dict:
+        """The body of GET /regions/{region}/plans/{date}."""
+        return {"version": self.version, "region": self.region, "date": self.date, "routes": self.routes,
+                "unassigned": self.unassigned, "kpis": self.kpis, "computed_at": self.computed_at,
+                "input_version": self.input_version, "trigger": self.trigger}
+
+
+def _local_hhmm(at: datetime, tz) -> str:
+    return at.astimezone(tz).strftime("%H:%M")
+
+
+def dispatch_address(address: dict | None) -> dict:
+    """The part of an address a dispatcher may see (never the door code)."""
+    return {k: (address or {}).get(k) for k in ADDRESS_FIELDS_FOR_DISPATCH}
+
+
+def unassigned_reason(built: BuiltProblem, job_id: int) -> str:
+    p = built.problem
+    job = p.job_by_id()[job_id]
+    if not any(job.skills <= v.skills for v in p.vehicles):
+        return "no_clinician_with_skill"
+    if job.video_call_seconds and p.remote_doctors == 0:
+        return "no_remote_doctor"
+    return "no_capacity"
+
+
+def plan_from_solution(built: BuiltProblem, solution, *, region: str, date: str, computed_at: datetime,
+                       input_version: str, input_hash: str, trigger: str = "replan",
+                       late_risk_minutes: int = DEFAULT_LATE_RISK_MINUTES) -> Plan:
+    """Turn a Solution of `built.problem` into a Plan (ETAs are service starts)."""
+    problem = built.problem
+    tz = ZoneInfo(built.time_zone)
+    if solution.routes:
+        solution = earliest_times(problem, solution)
+    jobs = problem.job_by_id()
+    vehicles = problem.vehicle_by_id()
+    locked_ids = {j for seq in problem.locked.values() for j in seq}
+    routes = []
+    for r in solution.routes:
+        v = vehicles[r.vehicle]
+        clinician = built.vehicle_clinician[r.vehicle]
+        shift = built.shifts[clinician]
+        stops, breaks = [], []
+        locs = [v.start]
+        for step in r.steps:
+            if step.type == "job":
+                job = jobs[step.id]
+                bid = built.job_booking[step.id]
+                visit = built.visits[bid]
+                eta = built.at(step.arrival)
+                locs.append(job.location)
+                stops.append({
+                    "booking_id": bid, "eta": utc_iso(eta), "eta_local": _local_hhmm(eta, tz),
+                    "window_start": _local_hhmm(visit.starts_at, tz), "window_end": _local_hhmm(visit.ends_at, tz),
+                    "window_start_at": utc_iso(visit.starts_at), "window_end_at": utc_iso(visit.ends_at),
+                    "visit_type": visit.visit_type, "service_minutes": job.service // 60,
+                    "video_call_minutes": job.video_call_seconds // 60,
+                    "address": dispatch_address(visit.address or {"lat": visit.lat, "lon": visit.lon}),
+                    "status": visit.status, "locked": step.id in locked_ids,
+                })
+            elif step.type == "break":
+                start = built.at(step.arrival)
+                end = built.at(step.arrival + step.service)
+                breaks.append({"start": utc_iso(start), "end": utc_iso(end), "start_local": _local_hhmm(start, tz),
+                               "end_local": _local_hhmm(end, tz), "minutes": step.service // 60})
+        locs.append(v.end)
+        legs = [(a, b) for a, b in zip(locs, locs[1:]) if a is not None and b is not None]
+        driving_s = sum(problem.durations[a][b] for a, b in legs)
+        first, last = r.steps[0], r.steps[-1]
+        routes.append({
+            "clinician_id": clinician, "role": shift.role,
+            "shift_start": utc_iso(shift.start), "shift_end": utc_iso(shift.end),
+            "start_at": utc_iso(built.at(first.arrival)), "end_at": utc_iso(built.at(last.arrival)),
+            "stops": stops, "breaks": breaks, "driving_minutes": round(driving_s / 60, 1),
+        })
+    routes.sort(key=lambda r: r["clinician_id"])
+    unassigned = []
+    for jid in solution.unassigned:
+        bid = built.job_booking[jid]
+        visit = built.visits[bid]
+        unassigned.append({"booking_id": bid, "reason": unassigned_reason(built, jid),
+                           "visit_type": visit.visit_type, "window_start": _local_hhmm(visit.starts_at, tz),
+                           "window_end": _local_hhmm(visit.ends_at, tz), "status": visit.status})
+    for bid, reason in sorted(built.excluded.items()):
+        visit = built.visits[bid]
+        if visit.status == "completed" and reason == "completed":
+            continue
+        unassigned.append({"booking_id": bid, "reason": reason, "visit_type": visit.visit_type,
+                           "window_start": _local_hhmm(visit.starts_at, tz),
+                           "window_end": _local_hhmm(visit.ends_at, tz), "status": visit.status})
+    shift_seconds = sum(int((s.end - s.start).total_seconds()) for s in built.shifts.values())
+    kpis = compute_kpis(routes, unassigned, shift_seconds, late_risk_minutes, len(built.shifts))
+    solver = {"computing_time_ms": getattr(solution, "computing_time_ms", 0), "status": getattr(solution, "status", "")}
+    return Plan(region=region, date=date, routes=routes, unassigned=unassigned, kpis=kpis,
+                computed_at=utc_iso(computed_at), input_version=input_version, input_hash=input_hash,
+                trigger=trigger, solver=solver)
+
+
+def changed_clinicians(old_routes: list | None, new_routes: list) -> list[str]:
+    """Clinicians whose ordered list of stops differs between two plans (added or removed routes
+    included): they are the ones to tell that their route changed."""
+    def seqs(routes):
+        return {r["clinician_id"]: [s["booking_id"] for s in r.get("stops", [])] for r in routes or []}
+    old, new = seqs(old_routes), seqs(new_routes)
+    return sorted(c for c in set(old) | set(new) if old.get(c, []) != new.get(c, []))
+
+
+def previous_routes(plan: Plan | None) -> dict:
+    """clinician id -> ordered booking ids of a stored plan (warm start and stability)."""
+    if plan is None:
+        return {}
+    return {r["clinician_id"]: [s["booking_id"] for s in r["stops"]] for r in plan.routes}
+
+
+def plan_as_vroom_output(plan: Plan, built: BuiltProblem) -> dict:
+    """A stored plan in the solver contract's output shape, on `built`'s time axis and ids, so the
+    independent feasibility checker (`dispatch.feasibility.check`) can verify what was stored."""
+    def t(iso: str) -> int:
+        return built.t(datetime.fromisoformat(iso.replace("Z", "+00:00")))
+
+    booking_job = built.booking_job()
+    clinician_vehicle = built.clinician_vehicle()
+    routes = []
+    for r in plan.routes:
+        vid = clinician_vehicle[r["clinician_id"]]
+        steps = [{"type": "start", "arrival": t(r["start_at"])}]
+        timed = [(t(s["eta"]), 1, {"type": "job", "id": booking_job[s["booking_id"]], "arrival": t(s["eta"])})
+                 for s in r["stops"]]
+        timed += [(t(b["start"]), 0, {"type": "break", "id": 1, "arrival": t(b["start"])}) for b in r["breaks"]]
+        steps += [step for _, _, step in sorted(timed, key=lambda x: (x[0], x[1]))]
+        steps.append({"type": "end", "arrival": t(r["end_at"])})
+        routes.append({"vehicle": vid, "steps": steps})
+    unassigned = [{"id": booking_job[u["booking_id"]]} for u in plan.unassigned if u["booking_id"] in booking_job]
+    return {"routes": routes, "unassigned": unassigned}
+
+
+ROUTE_READ = "route:address,door_code,phone,first_name,symptoms"
+
+
+def _first_name(person: dict | None) -> str | None:
+    name = ((person or {}).get("name") or "").strip()
+    return name.split()[0] if name else None
+
+
+def clinician_route(caller, region: str, day, now: datetime, *, repo) -> dict:
+    """The calling clinician's stops of `day` from the stored plan, with what the visit needs: the
+    full address (door code included), the patient's first name and phone, and the symptoms —
+    only for visits on their own route, only while the clinical note has not expired. Each read of
+    a patient's data is written to that patient's access log.
+
+    `repo`: get_plan, get_bookings, clinical_notes, audit_read (dispatch.repository)."""
+    plan = repo.get_plan(region, day)
+    route = plan.route_of(caller.sub) if plan else None
+    body = {"clinician_id": caller.sub, "region": region, "date": day.isoformat(),
+            "plan_version": plan.version if plan else None, "stops": [], "breaks": []}
+    if route is None:
+        return body
+    ids = [s["booking_id"] for s in route["stops"]]
+    bookings = repo.get_bookings(ids)
+    notes = repo.clinical_notes(ids, now)
+    stops = []
+    for s in route["stops"]:
+        b = bookings.get(s["booking_id"])
+        if b is None or b.region != region or b.status in ("cancelled", "expired", "held"):
+            continue  # cancelled since the plan was made: nothing of that patient is shown
+        patient = b.patient or {}
+        child = b.for_child or None
+        stops.append({
+            **{k: s[k] for k in ("booking_id", "eta", "eta_local", "window_start", "window_end", "visit_type",
+                                 "service_minutes", "video_call_minutes")},
+            "status": b.status,
+            "address": {k: (b.address or {}).get(k) for k in ("street", "city", "postal_code", "door_code",
+                                                              "lat", "lon")},
+            "patient": {"first_name": _first_name(child) if child else _first_name(patient),
+                        "phone": patient.get("phone"), "is_child": bool(child)},
+            "symptoms": notes.get(b.booking_id),
+        })
+        repo.audit_read(b.patient_sub, caller.sub, caller.role, b.booking_id, ROUTE_READ, now)
+    body.update({"stops": stops, "breaks": route.get("breaks", []), "shift_start": route.get("shift_start"),
+                 "shift_end": route.get("shift_end"), "driving_minutes": route.get("driving_minutes")})
+    return body
+
+
+def earliest_times(problem, solution):
+    """The same routes (order, breaks between the same stops), each service started as early as
+    possible: the optimizer only guarantees *feasible* times, often late in the window, while an ETA
+    should say when the clinician can be there. A break starts at the earliest of its window once
+    the clinician is free (taken on the way); the result is kept only if the independent checker
+    accepts it (video-call overlaps can change when times move), else `solution` is returned."""
+    from dataclasses import replace
+
+    from dispatch.feasibility import check
+    from dispatch.problem import Route, Step
+
+    jobs, vehicles, D = problem.job_by_id(), problem.vehicle_by_id(), problem.durations
+    routes = []
+    for r in solution.routes:
+        v = vehicles[r.vehicle]
+        breaks = {b.id: b for b in v.breaks}
+        loc, t_free = v.start, v.time_window[0]
+        steps: list = []
+        pending: list = []
+        for s in r.steps[1:]:
+            if s.type == "break":
+                pending.append(s)
+                continue
+            dest = jobs[s.id].location if s.type == "job" else v.end
+            d = D[loc][dest] if loc is not None and dest is not None else 0
+            ready, b_end, bsum = t_free, t_free, 0
+            for b in pending:
+                lo = min((a for a, _ in breaks[b.id].time_windows), default=t_free)
+                start = max(b_end, lo)
+                steps.append(Step("break", b.id, start, b.service, 0, None))
+                b_end = start + b.service
+                bsum += b.service
+            ready = max(t_free + d + bsum, b_end)
+            pending = []
+            if s.type == "job":
+                j = jobs[s.id]
+                lo = min((a for a, _ in j.time_windows), default=ready)
+                start = max(ready, lo)
+                steps.append(Step("job", s.id, start, j.service, start - ready, j.location))
+                t_free, loc = start + j.service, j.location
+            else:
+                steps.append(Step("end", None, ready, 0, 0, v.end))
+        first_job = next((s for s in steps if s.type == "job"), None)
+        depart = v.time_window[0]
+        if first_job is not None and steps and steps[0].type == "job" and v.start is not None:
+            depart = max(depart, first_job.arrival - D[v.start][first_job.location])
+        routes.append(Route(r.vehicle, (Step("start", None, depart, 0, 0, v.start), *steps)))
+    shifted = replace(solution, routes=tuple(routes))
+    violations, _ = check(problem, shifted)
+    return shifted if not violations else solution

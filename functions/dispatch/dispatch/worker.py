@@ -1,0 +1,174 @@
+"""Re-planning one region-day, and the ReplanQueue worker (SQS FIFO) that runs it.
+
+One run at a time per region-day: the queue's message group is the region-day, so SQS FIFO hands
+a group's next message to a worker only after the previous batch of that group is done; and
+whatever runs outside the queue (the dispatcher's "optimize now") is ordered by the plan's
+optimistic lock: a plan is stored only if the stored one is still the version this run read and
+was computed from inputs no newer than this run's (`repository.save_plan`). A run that loses
+re-reads and tries again, or stops when the stored plan is already at least as new.
+
+`replan` reads the stored plan *before* the inputs, so a run whose inputs are older than a plan
+written meanwhile is always refused, by one guard or the other.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from datetime import date
+
+from aws_lambda_powertools.utilities.batch import (SqsFifoPartialProcessor, process_partial_response)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from homevisits import messaging
+from homevisits.clock import default_clock
+from homevisits.observability import get_logger
+from homevisits.regions import load_config
+
+from dispatch import repository
+from dispatch.builder import build_problem
+from dispatch.plans import Plan, changed_clinicians, plan_from_solution, previous_routes
+from dispatch.travel_providers import provider_for
+
+logger = get_logger("replan-worker")
+MAX_TIME_LIMIT_S = 20.0
+
+
+def time_limit(env_name: str, default: float, requested: float | None = None) -> float:
+    """The solver budget: the request's value if given, else the environment's (read now, so a
+    running process picks up changes), capped so a call always ends inside the Lambda timeout."""
+    try:
+        base = float(os.environ.get(env_name, default))
+    except ValueError:
+        base = default
+    value = requested if requested is not None else base
+    return max(0.1, min(float(value), MAX_TIME_LIMIT_S))
+
+
+def scaled_budget(limit_s: float, n_jobs: int) -> float:
+    """Background re-plans of small days converge in a fraction of a second: spend ~0.1 s per
+    visit (at least 0.5 s), never more than `limit_s`, so a busy queue keeps moving."""
+    return min(limit_s, max(0.5, 0.1 * n_jobs))
+
+
+@dataclass
+class ReplanResult:
+    plan: Plan | None
+    stored: bool
+    skipped: bool = False  # inputs unchanged since the stored plan
+    changed: list | None = None
+
+
+def _empty_solution(problem):
+    from dispatch.problem import Solution
+    return Solution(routes=(), unassigned=tuple(j.id for j in problem.jobs), cost=0, duration=0, service=0,
+                    waiting_time=0)
+
+
+def _solve(problem, budget_s: float):
+    """Solve; if the visits under way cannot be finished inside their clinicians' shifts (they
+    overran), let those clinicians work over rather than fail the whole region-day."""
+    from dispatch.optimizer import solve  # OR-Tools only on the optimize path
+    from dispatch.problem import UNBOUNDED_END
+    try:
+        return solve(problem, budget_s)
+    except (RuntimeError, ValueError):  # the optimizer's "no solution" / "locks infeasible"
+        if not problem.locked:
+            raise
+        logger.warning("locked routes overrun their shifts: planning them with overtime")
+        vehicles = tuple(replace(v, time_window=(v.time_window[0], UNBOUNDED_END)) if v.id in problem.locked else v
+                         for v in problem.vehicles)
+        return solve(replace(problem, vehicles=vehicles), budget_s)
+
+
+def _copy_etas(plan: Plan, visits: dict) -> None:
+    """Bookings show their clinician and ETA from the plan; the plan is already stored, so a failed
+    copy is logged (and repaired by the next run) rather than failing the run."""
+    try:
+        repository.write_etas(plan, visits)
+    except Exception as err:  # noqa: BLE001 - the copy is secondary to the stored plan
+        logger.error("could not copy ETAs into bookings", extra={"region_day": plan.region_day,
+                                                                   "error_type": type(err).__name__})
+
+
+def behind_the_clock(plan: Plan, now) -> bool:
+    """Has the day overtaken the plan: a visit not yet under way whose ETA is already past? Then
+    the same inputs still need a new plan (from now on), so a scheduled run re-plans it."""
+    from homevisits.clock import parse_utc
+    return any(s.get("status") == "confirmed" and parse_utc(s["eta"]) < now
+               for r in plan.routes for s in r.get("stops", []))
+
+
+def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "replan", force: bool = False,
+           clock=None, attempts: int = 3) -> ReplanResult:
+    """Compute and store a new plan of one region-day; publish PlanChanged when one was stored.
+
+    `force` re-solves even when nothing changed since the stored plan (the dispatcher's optimize).
+    Raises repository.StalePlan if every attempt lost to concurrent writers."""
+    config = load_config()
+    region = config.region(region_id)
+    clock = clock or default_clock()
+    for _ in range(attempts):
+        previous = repository.get_plan(region.id, day)
+        inputs = repository.load_inputs(region, day)
+        now = clock.now()
+        if not force and previous is not None and previous.input_hash == inputs.input_hash \
+                and not behind_the_clock(previous, now):
+            # Nothing to solve; still make the bookings' ETAs agree with the stored plan (a slower
+            # run's ETA writes may have landed after a newer plan's).
+            _copy_etas(previous, {v.booking_id: v for v in inputs.visits})
+            return ReplanResult(previous, stored=False, skipped=True, changed=[])
+        built = build_problem(inputs, config.visit_types, travel=provider_for(region),
+                              previous_routes=previous_routes(previous), now=now)
+        if built.problem.jobs and built.problem.vehicles:
+            budget = time_limit_s if force else scaled_budget(time_limit_s, len(built.problem.jobs))
+            solution = _solve(built.problem, budget)
+        else:
+            solution = _empty_solution(built.problem)
+        plan = plan_from_solution(built, solution, region=region.id, date=day.isoformat(), computed_at=now,
+                                  input_version=inputs.input_version, input_hash=inputs.input_hash,
+                                  trigger=trigger, late_risk_minutes=int(os.environ.get("LATE_RISK_MINUTES", "15")))
+        plan.solver["time_limit_s"] = time_limit_s
+        try:
+            repository.save_plan(plan, previous.version if previous else None)
+        except repository.StalePlan:
+            latest = repository.get_plan(region.id, day)
+            if latest is not None and latest.input_version >= inputs.input_version and not force:
+                logger.info("a plan at least as new is stored", extra={"region_day": plan.region_day})
+                return ReplanResult(latest, stored=False)
+            continue
+        _copy_etas(plan, built.visits)
+        changed = changed_clinicians(previous.routes if previous else None, plan.routes)
+        messaging.publish(messaging.SOURCE_DISPATCH, "PlanChanged",
+                          {"region_day": plan.region_day, "version": plan.version, "clinicians": changed})
+        logger.info("plan stored", extra={"region_day": plan.region_day, "version": plan.version,
+                                          "served": plan.kpis.get("visits_served"),
+                                          "unassigned": plan.kpis.get("visits_unassigned")})
+        return ReplanResult(plan, stored=True, changed=changed)
+    raise repository.StalePlan(f"could not store a plan of {region_id}#{day} after {attempts} attempts")
+
+
+def parse_region_day(region_day: str) -> tuple[str, date]:
+    region, _, day = region_day.partition("#")
+    return region, date.fromisoformat(day)
+
+
+processor = SqsFifoPartialProcessor()
+
+
+def lambda_handler(event: dict, context) -> dict:
+    """SQS FIFO batch: each region-day is re-planned once per batch, whatever its message count.
+    A failure marks that message and the rest of the batch as failed (FIFO order is kept)."""
+    done: set[str] = set()
+    limit = time_limit("REPLAN_TIME_LIMIT_S", 3.0)
+
+    def handle(record: SQSRecord):
+        region_day = json.loads(record.body)["region_day"]
+        if region_day in done:
+            return
+        region, day = parse_region_day(region_day)
+        result = replan(region, day, time_limit_s=limit, trigger="replan")
+        done.add(region_day)
+        return {"stored": result.stored, "skipped": result.skipped}
+
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)

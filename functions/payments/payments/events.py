@@ -1,0 +1,64 @@
+"""SQS consumer of the bus events that move money: VisitEvent (completed → capture, no_show → fee),
+BookingCancelled (free → release, late → fee), BookingExpired (release).
+
+Delivered at least once and in any order: each event id is handled once (PaymentsTable
+`BUS_EVENT#{id}`), and every handler compares states and uses keys derived from the booking, so
+the same visit completed three times (three event ids) still captures once. A failing record is
+reported back (partial batch failure) and retried; the rest of the batch is not."""
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from homevisits.observability import get_logger
+from payments import deps
+
+logger = get_logger("payment-events")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def handle_event(event: dict, service) -> str:
+    """Apply one EventBridge event (as delivered in an SQS body); answers the outcome."""
+    detail_type = event.get("detail-type")
+    detail = event.get("detail") or {}
+    booking_id = detail.get("booking_id")
+    if not booking_id:
+        return "ignored"
+    if detail_type == "VisitEvent":
+        kind = detail.get("type")
+        if kind == "completed":
+            return service.capture_fee(booking_id)
+        if kind == "no_show":
+            return service.charge_cancellation_fee(booking_id, "no_show", detail.get("fee_amount"))
+        return "ignored"
+    if detail_type == "BookingCancelled":
+        if detail.get("fee_decision") == "late":
+            return service.charge_cancellation_fee(booking_id, "late", detail.get("fee_amount"))
+        return service.release_hold(booking_id, "cancelled")
+    if detail_type == "BookingExpired":
+        return service.release_hold(booking_id, "expired")
+    return "ignored"
+
+
+def record_handler(record: SQSRecord) -> str:
+    event = json.loads(record.body)
+    service = deps.service()
+    key = f"BUS_EVENT#{event.get('id')}"
+    if event.get("id") and service.repo.already_processed(key):
+        return "duplicate"
+    outcome = handle_event(event, service)
+    if event.get("id"):
+        service.repo.mark_processed(key, str(event.get("detail-type")), service.clock.now())
+    logger.info("payment event handled", extra={"detail_type": event.get("detail-type"),
+                                                "booking_id": (event.get("detail") or {}).get("booking_id"),
+                                                "outcome": outcome})
+    return outcome
+
+
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                    context=context)

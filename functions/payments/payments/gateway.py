@@ -1,0 +1,250 @@
+"""The Stripe port: the only module that imports stripe.
+
+`StripeGateway` speaks PaymentIntents with manual capture and maps every Stripe error to a domain
+error: a declined card -> PaymentDeclined (402), the network/5xx/rate limits -> PaymentProviderUnavailable
+(503), a refused request (wrong state, idempotency clash) -> PaymentRejected. Every mutating call
+takes an idempotency key derived from what it protects (`hold:{booking}:{attempt}`,
+`capture:{booking}`, …): Stripe replays the first answer for a key, so a retry can never hold,
+capture or refund twice.
+
+Keys: locally STRIPE_API_KEY (+ STRIPE_API_BASE for localstripe); on AWS the secret key from the SSM
+SecureString named by STRIPE_SECRET_PARAMETER, read through Powertools parameters (cached).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+
+import stripe
+
+from homevisits.errors import (InvalidSignature, PaymentDeclined, PaymentProviderUnavailable,
+                               PaymentRejected)
+
+SECRET_MAX_AGE_S = 300
+TIMEOUT_S = 8
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What the domain needs to know of a PaymentIntent (amounts in minor units)."""
+
+    id: str
+    status: str  # Stripe's: requires_payment_method | requires_confirmation | requires_action |
+    #              processing | requires_capture | canceled | succeeded
+    amount: int
+    currency: str
+    amount_received: int = 0
+    amount_capturable: int = 0
+    client_secret: str | None = None
+    customer: str | None = None
+    payment_method: str | None = None
+    capture_before: datetime | None = None
+    created: datetime | None = None
+    metadata: dict = field(default_factory=dict, hash=False, compare=False)
+    last_error_code: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    id: str
+    type: str
+    object_type: str | None
+    object_id: str | None
+    payment_intent_id: str | None
+    booking_id: str | None
+
+
+def _get(obj, key, default=None):
+    if not isinstance(obj, dict):
+        return default
+    value = obj.get(key, default)
+    return default if value is None else value
+
+
+def _ts(value) -> datetime | None:
+    return datetime.fromtimestamp(int(value), tz=timezone.utc) if value else None
+
+
+def intent_from_stripe(pi) -> Intent:
+    """An Intent from a Stripe PaymentIntent (real Stripe, or localstripe which omits some fields)."""
+    if hasattr(pi, "to_dict"):
+        pi = pi.to_dict()  # StripeObject (v16) is no mapping: work on plain data
+    charge = _get(pi, "latest_charge")
+    charge = charge if charge is not None and not isinstance(charge, str) else None
+    card = _get(_get(charge, "payment_method_details"), "card")
+    capture_before = _get(card, "capture_before")
+    status = _get(pi, "status")
+    amount = int(_get(pi, "amount", 0))
+    received = _get(pi, "amount_received")
+    if received is None:  # localstripe: derive from the charge
+        received = 0
+        if charge is not None and _get(charge, "captured") and _get(charge, "status") == "succeeded":
+            received = int(_get(charge, "amount_captured", 0)) or (
+                int(_get(charge, "amount", 0)) - int(_get(charge, "amount_refunded", 0)))
+    capturable = _get(pi, "amount_capturable")
+    if capturable is None:
+        capturable = amount if status == "requires_capture" else 0
+    error = _get(pi, "last_payment_error")
+    pm = _get(pi, "payment_method")
+    customer = _get(pi, "customer")
+    return Intent(
+        id=_get(pi, "id"), status=status, amount=amount, currency=str(_get(pi, "currency", "")).upper(),
+        amount_received=int(received), amount_capturable=int(capturable),
+        client_secret=_get(pi, "client_secret"),
+        customer=customer if isinstance(customer, str) or customer is None else _get(customer, "id"),
+        payment_method=pm if isinstance(pm, str) or pm is None else _get(pm, "id"),
+        capture_before=_ts(capture_before), created=_ts(_get(pi, "created")),
+        metadata=dict(_get(pi, "metadata", {}) or {}), last_error_code=_get(error, "code"))
+
+
+def _map_error(err: Exception, action: str) -> Exception:
+    if isinstance(err, stripe.CardError):
+        body = getattr(err, "error", None)
+        declined = PaymentDeclined(
+            "The card was declined. Please use another card or contact your bank.",
+            details={"decline_code": getattr(body, "decline_code", None) or err.code or "card_declined"})
+        body = body.to_dict() if hasattr(body, "to_dict") else body
+        declined.payment_intent_id = _get(_get(body, "payment_intent"), "id")
+        declined.stripe_code = err.code
+        return declined
+    if isinstance(err, (stripe.APIConnectionError, stripe.RateLimitError, stripe.AuthenticationError,
+                        stripe.PermissionError)):
+        return PaymentProviderUnavailable(f"the payment provider did not answer ({action}); please retry")
+    if isinstance(err, stripe.IdempotencyError):
+        return PaymentRejected(f"{action}: the idempotency key was used with other parameters",
+                               code="idempotency_conflict")
+    if isinstance(err, stripe.InvalidRequestError):
+        rejected = PaymentRejected(f"the payment provider refused to {action}")
+        rejected.stripe_code = err.code
+        return rejected
+    if isinstance(err, stripe.StripeError):
+        status = getattr(err, "http_status", None) or 500
+        if status >= 500 or status == 409:
+            return PaymentProviderUnavailable(f"the payment provider failed ({action}); please retry")
+        return PaymentRejected(f"the payment provider refused to {action}")
+    return err
+
+
+def _secret(env_name: str, parameter_env: str) -> str:
+    value = os.environ.get(env_name)
+    if value:
+        return value
+    name = os.environ.get(parameter_env)
+    if not name:
+        raise PaymentProviderUnavailable(f"no Stripe secret configured ({env_name} / {parameter_env})")
+    from aws_lambda_powertools.utilities import parameters
+    return parameters.get_parameter(name, decrypt=True, max_age=SECRET_MAX_AGE_S)
+
+
+@lru_cache(maxsize=4)
+def _client(api_key: str, api_base: str | None) -> stripe.StripeClient:
+    http_client = stripe.new_default_http_client(timeout=TIMEOUT_S)
+    kwargs = {"base_addresses": {"api": api_base}} if api_base else {}
+    # The SDK retries network errors with the same idempotency key: safe by construction.
+    return stripe.StripeClient(api_key, http_client=http_client, max_network_retries=2, **kwargs)
+
+
+class StripeGateway:
+    """Holds, captures, releases and refunds fees on Stripe (amounts in minor units)."""
+
+    def __init__(self, client: stripe.StripeClient | None = None):
+        self._given = client
+
+    @property
+    def client(self) -> stripe.StripeClient:
+        if self._given is not None:
+            return self._given
+        return _client(_secret("STRIPE_API_KEY", "STRIPE_SECRET_PARAMETER"),
+                       os.environ.get("STRIPE_API_BASE") or None)
+
+    def _call(self, action: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except stripe.StripeError as err:
+            raise _map_error(err, action) from err
+
+    def ensure_customer(self, patient_sub: str) -> str:
+        """The id of a new Stripe customer for the patient (no personal data sent: only our id)."""
+        customer = self._call("create a customer", self.client.customers.create,
+                              params={"metadata": {"patient_sub": patient_sub}},
+                              options={"idempotency_key": f"customer:{patient_sub}"})
+        return customer.id
+
+    def hold(self, *, booking_id: str, amount: int, currency: str, customer: str, payment_method: str,
+             key: str, off_session: bool = False, metadata: dict | None = None) -> Intent:
+        """Authorize `amount` on the card without capturing it (capture_method=manual).
+
+        On session the card is also saved for later off-session charges (late fees, renewals);
+        off session (a renewal) Stripe answers a card needing 3-D Secure with a decline."""
+        params = {
+            "amount": int(amount), "currency": currency.lower(), "customer": customer,
+            "payment_method": payment_method, "payment_method_types": ["card"],
+            "capture_method": "manual", "confirm": True,
+            "metadata": {"booking_id": booking_id, **(metadata or {})},
+        }
+        if off_session:
+            params["off_session"] = True
+        else:
+            params["payment_method_options"] = {"card": {"setup_future_usage": "off_session"}}
+        pi = self._call("hold the fee", self.client.payment_intents.create, params=params,
+                        options={"idempotency_key": key})
+        return intent_from_stripe(pi)
+
+    def capture(self, payment_intent_id: str, amount: int, key: str) -> Intent:
+        """Capture `amount` (≤ the held amount; the rest of the hold is released)."""
+        pi = self._call("capture the fee", self.client.payment_intents.capture, payment_intent_id,
+                        params={"amount_to_capture": int(amount)}, options={"idempotency_key": key})
+        return intent_from_stripe(pi)
+
+    def release(self, payment_intent_id: str, key: str) -> Intent:
+        """Cancel an uncaptured PaymentIntent: the hold on the card goes away."""
+        pi = self._call("release the hold", self.client.payment_intents.cancel, payment_intent_id,
+                        options={"idempotency_key": key})
+        return intent_from_stripe(pi)
+
+    def refund(self, payment_intent_id: str, amount: int, key: str) -> str:
+        refund = self._call("refund the fee", self.client.refunds.create,
+                            params={"payment_intent": payment_intent_id, "amount": int(amount)},
+                            options={"idempotency_key": key})
+        return refund.id
+
+    def charge_off_session(self, *, booking_id: str, customer: str, payment_method: str, amount: int,
+                           currency: str, key: str, kind: str) -> Intent:
+        """Charge the saved card now, without the patient present (capture at once)."""
+        params = {"amount": int(amount), "currency": currency.lower(), "customer": customer,
+                  "payment_method": payment_method, "payment_method_types": ["card"],
+                  "confirm": True, "off_session": True,
+                  "metadata": {"booking_id": booking_id, "kind": kind}}
+        pi = self._call("charge the fee", self.client.payment_intents.create, params=params,
+                        options={"idempotency_key": key})
+        return intent_from_stripe(pi)
+
+    def retrieve(self, payment_intent_id: str) -> Intent:
+        pi = self._call("read the payment", self.client.payment_intents.retrieve, payment_intent_id,
+                        params={"expand": ["latest_charge"]})
+        return intent_from_stripe(pi)
+
+    def verify_webhook(self, payload: str, signature: str | None, secret: str | None = None) -> WebhookEvent:
+        """The event of a webhook whose Stripe-Signature matches the exact raw `payload`.
+
+        Raises InvalidSignature for a missing, stale or tampered signature or a body that is not JSON."""
+        secret = secret or _secret("STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_PARAMETER")
+        if not signature or payload is None:
+            raise InvalidSignature("the webhook is not signed")
+        try:
+            stripe.WebhookSignature.verify_header(payload, signature, secret,
+                                                  stripe.Webhook.DEFAULT_TOLERANCE)
+            raw = json.loads(payload)
+        except (stripe.SignatureVerificationError, ValueError):
+            raise InvalidSignature("the webhook signature does not match") from None
+        obj = (raw.get("data") or {}).get("object") or {}
+        object_type = obj.get("object")
+        pi_id = obj.get("id") if object_type == "payment_intent" else obj.get("payment_intent")
+        if isinstance(pi_id, dict):
+            pi_id = pi_id.get("id")
+        return WebhookEvent(id=str(raw.get("id") or ""), type=str(raw.get("type") or ""),
+                            object_type=object_type, object_id=obj.get("id"), payment_intent_id=pi_id,
+                            booking_id=(obj.get("metadata") or {}).get("booking_id"))

@@ -1,0 +1,126 @@
+"""Personal identity numbers: Swedish personnummer and samordningsnummer, Norwegian fødselsnummer
+(and D-nummer), validated with their check digits, and a keyed hash for ledgers and logs.
+
+`patient_key()` is an HMAC-SHA256 of the normalised number with a pepper (HOMEVISITS_ID_PEPPER), so
+fee ledgers and log lines can group a patient's records without ever holding the number itself. In
+production the pepper is a SecureString in SSM Parameter Store, placed in the function's
+environment at deploy time (or read through Powertools `parameters`); locally a fixed dev value is
+used. Rotating it re-keys every ledger, so it is set once per environment.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from functools import lru_cache
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from stdnum import luhn
+from stdnum.exceptions import ValidationError
+from stdnum.no import fodselsnummer
+
+from homevisits.errors import InvalidPersonalNumber
+
+DEV_PEPPER = "homevisits-local-dev-pepper"
+
+
+@dataclass(frozen=True)
+class PersonalNumber:
+    country: str  # "SE" | "NO"
+    digits: str  # normalised: SE 12 digits YYYYMMDDNNNC, NO 11 digits
+    birth_date: date
+    coordination: bool = False  # samordningsnummer / D-nummer
+
+    def age_on(self, day: date) -> int:
+        """Whole years of age on `day`."""
+        b = self.birth_date
+        return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
+
+
+def _swedish(raw: str, today: date) -> PersonalNumber:
+    m = re.fullmatch(r"(\d{2})?(\d{6})([-+]?)(\d{4})", raw)
+    if not m:
+        raise InvalidPersonalNumber("a Swedish personal number has 10 or 12 digits")
+    century, yymmdd, sep, last4 = m.groups()
+    if not luhn.is_valid(yymmdd + last4):
+        raise InvalidPersonalNumber("the personal number's check digit is wrong")
+    yy, mm, dd = int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:6])
+    coordination = dd > 60  # samordningsnummer: the day of birth plus 60
+    if coordination:
+        dd -= 60
+    if century:
+        year = int(century) * 100 + yy
+    else:
+        # 10 digits: the latest century that is not in the future; "+" marks a person aged 100+.
+        year = (today.year // 100) * 100 + yy
+        if year > today.year:
+            year -= 100
+        if sep == "+":
+            year -= 100
+    try:
+        born = date(year, mm, dd)
+    except ValueError:
+        raise InvalidPersonalNumber("the personal number does not hold a valid date of birth") from None
+    if born > today:
+        raise InvalidPersonalNumber("the personal number's date of birth is in the future")
+    return PersonalNumber("SE", f"{year:04d}{mm:02d}{dd + (60 if coordination else 0):02d}{last4}", born,
+                          coordination)
+
+
+def _norwegian(raw: str, today: date) -> PersonalNumber:
+    try:
+        digits = fodselsnummer.validate(raw)
+        born = fodselsnummer.get_birth_date(digits)
+    except ValidationError as e:
+        raise InvalidPersonalNumber("the fødselsnummer is not valid") from e
+    if born > today:
+        raise InvalidPersonalNumber("the fødselsnummer's date of birth is in the future")
+    return PersonalNumber("NO", digits, born, coordination=int(digits[0]) >= 4)
+
+
+def parse_personal_number(raw: str, country: str | None = None, *, today: date | None = None) -> PersonalNumber:
+    """Validate and normalise a personal number (check digits included).
+
+    `country` ("SE"/"NO") selects the scheme; without it, 11 bare digits are Norwegian and 10/12
+    digits Swedish. Raises homevisits.errors.InvalidPersonalNumber (never echoing the number)."""
+    today = today or date.today()
+    s = re.sub(r"\s", "", raw or "")
+    if not re.fullmatch(r"[\d+\-]{10,13}", s):
+        raise InvalidPersonalNumber("a personal number has 10 to 12 digits")
+    if country is None:
+        country = "NO" if re.fullmatch(r"\d{11}", s) else "SE"
+    if country == "SE":
+        return _swedish(s, today)
+    if country == "NO":
+        return _norwegian(s, today)
+    raise InvalidPersonalNumber(f"personal numbers of {country} are not supported")
+
+
+@lru_cache(maxsize=1)
+def _pepper() -> bytes:
+    """HOMEVISITS_ID_PEPPER (local/tests), else the SSM SecureString named by
+    HOMEVISITS_ID_PEPPER_PARAMETER (AWS, cached). On AWS a missing pepper is an error, never the
+    public dev value: hashes of personal numbers under a known pepper could be reversed."""
+    if os.environ.get("HOMEVISITS_ID_PEPPER"):
+        return os.environ["HOMEVISITS_ID_PEPPER"].encode()
+    param = os.environ.get("HOMEVISITS_ID_PEPPER_PARAMETER")
+    if param:
+        from aws_lambda_powertools.utilities import parameters
+        return parameters.get_parameter(param, decrypt=True, max_age=3600).encode()
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        raise RuntimeError("no pepper configured for personal-number hashing")
+    return DEV_PEPPER.encode()
+
+
+def patient_key(personal_number: str | PersonalNumber) -> str:
+    """HMAC-SHA256 hex of the normalised number: the same person always gets the same key, whatever
+    the input format (10/12 digits, dash or not)."""
+    pn = personal_number if isinstance(personal_number, PersonalNumber) else parse_personal_number(personal_number)
+    return hmac.new(_pepper(), f"{pn.country}:{pn.digits}".encode(), hashlib.sha256).hexdigest()
+
+
+def keyed_hash(text: str) -> str:
+    """HMAC-SHA256 hex of any text under the same pepper (e.g. stable, unguessable ids)."""
+    return hmac.new(_pepper(), text.encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,85 @@
+"""Dispatch's tables: one plan per region-day (PlansTable), and its OpsTable items (visit-event
+records, access-audit entries, the travel-time cache).
+
+Plans are written under two guards (see docs/dispatch.md): the item's `version` (optimistic lock:
+the writer must have read the plan it replaces) and `input_version` (a run computed from older
+bookings/shifts than the stored plan never replaces it)."""
+from __future__ import annotations
+
+from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.attributes import TTLAttribute
+from pynamodb.models import Model
+
+from homevisits.persistence.base import JSONAttribute, meta
+
+
+class PlanModel(Model):
+    """The current plan of one region-day (`stockholm#2026-12-01`).
+
+    `routes`/`unassigned`/`kpis` hold what dispatchers see: no symptoms, no names, no personal
+    numbers (addresses only, which routing needs). `input_version` orders plans by the inputs they
+    were computed from (a string that sorts: ledger version, then the newest booking change);
+    `input_hash` identifies the inputs exactly so an unchanged region-day is not re-solved."""
+
+    Meta = meta("PlansTable")
+
+    region_day = UnicodeAttribute(hash_key=True)
+    region = UnicodeAttribute()
+    date = UnicodeAttribute()
+    input_version = UnicodeAttribute()
+    input_hash = UnicodeAttribute()
+    routes = JSONAttribute(default=list)
+    unassigned = JSONAttribute(default=list)
+    kpis = JSONAttribute(default=dict)
+    computed_at = UnicodeAttribute()
+    trigger = UnicodeAttribute(null=True)  # optimize | replan
+    solver = JSONAttribute(null=True)  # {"time_limit_s", "computing_time_ms", "status"}
+    version = VersionAttribute()
+
+
+class VisitEventModel(Model):
+    """One accepted visit event (pk `VISIT#{booking_id}`, sk `EVENT#{type}`): written in the same
+    transaction as the booking's status change, so a repeated event finds it and is answered
+    idempotently; `published` turns true once the VisitEvent reached the bus (a repeat re-publishes
+    an event whose publish failed, so at-least-once holds)."""
+
+    Meta = meta("OpsTable")
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    event_id = UnicodeAttribute()
+    booking_id = UnicodeAttribute()
+    type = UnicodeAttribute()
+    at = UnicodeAttribute()
+    clinician_id = UnicodeAttribute(null=True)
+    actor_sub = UnicodeAttribute()
+    eta = UnicodeAttribute(null=True)
+    published = BooleanAttribute(default=False)
+    expires_at = TTLAttribute(null=True)
+
+
+class AccessAuditModel(Model):
+    """Who read which patient's data (pk `AUDIT#{patient_sub}`, sk `{iso}#{reader_sub}`): the
+    patient's access-log extract reads these."""
+
+    Meta = meta("OpsTable")
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    reader_sub = UnicodeAttribute()
+    reader_role = UnicodeAttribute()
+    booking_id = UnicodeAttribute()
+    what = UnicodeAttribute()
+    at = UnicodeAttribute()
+
+
+class TravelCacheModel(Model):
+    """A cached travel duration between two rounded points (pk `TRAVEL#{provider}`, sk
+    `{lat,lon}>{lat,lon}`), expiring after a while because roads and speeds change."""
+
+    Meta = meta("OpsTable")
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    seconds = NumberAttribute()
+    expires_at = TTLAttribute(null=True)

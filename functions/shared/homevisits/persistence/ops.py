@@ -1,0 +1,82 @@
+"""OpsTable items of notifications: the SMS outbox.
+
+| pk                        | sk                 | what                                          |
+|---------------------------|--------------------|-----------------------------------------------|
+| OUTBOX#{recipient_key}    | MSG#{message_id}   | one message to one recipient (TTL: retention) |
+
+`recipient_key` is `patient:{sub}` or `clinician:{id}`, so a patient's messages are one Query (for
+an access-log extract or erasure). `message_id` is derived from the event it answers and the
+recipient, and the item is written with a condition that it does not exist yet: an event delivered
+twice finds its message already there and sends nothing more.
+
+The access audit (`AUDIT#{patient_sub}` / `{iso}#{reader_sub}`) lives with dispatch, which writes it:
+`homevisits.persistence.dispatch.AccessAuditModel`, re-exported here as `AuditModel`.
+"""
+from __future__ import annotations
+
+from pynamodb.attributes import TTLAttribute, UnicodeAttribute, VersionAttribute
+from pynamodb.exceptions import PutError
+from pynamodb.models import Model
+
+from homevisits.persistence.base import meta
+from homevisits.persistence.dispatch import AccessAuditModel as AuditModel  # noqa: F401  (one model, one place)
+
+# Outbox states: pending (written, not yet handed to the SMS provider) -> sent | sent_locally,
+# or in_app (no phone number: the recipient's app shows it).
+PENDING, SENT, SENT_LOCALLY, IN_APP = "pending", "sent", "sent_locally", "in_app"
+DONE_STATES = (SENT, SENT_LOCALLY, IN_APP)
+
+
+def outbox_pk(recipient_key: str) -> str:
+    return f"OUTBOX#{recipient_key}"
+
+
+def outbox_sk(message_id: str) -> str:
+    return f"MSG#{message_id}"
+
+
+class OutboxMessageModel(Model):
+    """One notification to one recipient. `text` never holds symptoms or personal numbers; `phone`
+    is kept only so a stuck message can be re-sent, and the item expires with the retention."""
+
+    Meta = meta("OpsTable")
+
+    pk = UnicodeAttribute(hash_key=True)  # OUTBOX#{recipient_key}
+    sk = UnicodeAttribute(range_key=True)  # MSG#{message_id}
+    message_id = UnicodeAttribute()
+    recipient_key = UnicodeAttribute()
+    channel = UnicodeAttribute()  # sms | app
+    phone = UnicodeAttribute(null=True)
+    kind = UnicodeAttribute()  # booking_confirmed | on_the_way | visit_completed | no_show | cancelled | eta_changed | route_changed
+    language = UnicodeAttribute(default="sv")
+    text = UnicodeAttribute()
+    booking_id = UnicodeAttribute(null=True)
+    region_day = UnicodeAttribute(null=True)
+    source_event_id = UnicodeAttribute()
+    status = UnicodeAttribute(default=PENDING)
+    provider_message_id = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    sent_at = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+    version = VersionAttribute()
+
+    def put_once(self) -> bool:
+        """Write the message if no message with its id exists; False when it already does."""
+        try:
+            self.save(condition=OutboxMessageModel.pk.does_not_exist())
+            return True
+        except PutError as e:
+            if _condition_failed(e):
+                return False
+            raise
+
+
+def _condition_failed(err: Exception) -> bool:
+    cause = getattr(err, "cause_response_code", None) or getattr(getattr(err, "cause", None), "response", {}) \
+        .get("Error", {}).get("Code")
+    return cause == "ConditionalCheckFailedException"
+
+
+def outbox_of(recipient_key: str) -> list[OutboxMessageModel]:
+    """Every message of one recipient (one Query)."""
+    return list(OutboxMessageModel.query(outbox_pk(recipient_key)))

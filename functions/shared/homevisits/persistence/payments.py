@@ -1,0 +1,153 @@
+"""Payments: one payment record per booking, the per-patient fee ledger, processed events, Stripe
+customers (PaymentsTable, pk/sk + sparse gsi1), and reconciliation findings (OpsTable).
+
+Item shapes on PaymentsTable (no card data, ever: only Stripe ids):
+| pk                        | sk                          | what                                   |
+|---------------------------|-----------------------------|----------------------------------------|
+| BOOKING#{booking_id}      | PAYMENT                     | the payment record (state machine)     |
+| FEES#{patient_key}        | {captured_at}#{booking_id}  | a captured visit fee (high-cost cap)   |
+| STRIPE_EVENT#{event_id}   | EVENT                       | a processed webhook event (TTL 30 d)   |
+| BUS_EVENT#{event_id}      | EVENT                       | a processed bus event (TTL 30 d)       |
+| CUSTOMER#{patient_sub}    | STRIPE                      | the patient's Stripe customer id       |
+gsi1 is sparse: only records that reconciliation must look at carry gsi1pk/gsi1sk
+(HOLD_EXPIRY/capture_before, ACTION_PENDING/created_at, CAPTURE_DUE/due_at, PENDING/created_at).
+"""
+from __future__ import annotations
+
+from pynamodb.attributes import (BooleanAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute,
+                                 VersionAttribute)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from homevisits.persistence.base import JSONAttribute, meta
+
+PAYMENT_SK = "PAYMENT"
+EVENT_SK = "EVENT"
+
+# Payment states (docs/payments.md): pending -> requires_action -> authorized -> captured,
+# or -> released / failed.
+PENDING, REQUIRES_ACTION, AUTHORIZED, CAPTURED, RELEASED, FAILED = (
+    "pending", "requires_action", "authorized", "captured", "released", "failed")
+OPEN_STATES = (PENDING, REQUIRES_ACTION)
+
+# gsi1 partitions (what reconciliation queries).
+HOLD_EXPIRY, ACTION_PENDING, CAPTURE_DUE, PENDING_PK = "HOLD_EXPIRY", "ACTION_PENDING", "CAPTURE_DUE", "PENDING"
+
+
+def booking_pk(booking_id: str) -> str:
+    return f"BOOKING#{booking_id}"
+
+
+def fees_pk(patient_key: str) -> str:
+    return f"FEES#{patient_key}"
+
+
+class Gsi1(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class PaymentModel(Model):
+    """The payment of one booking: which PaymentIntent holds the fee, and where it stands."""
+
+    Meta = meta("PaymentsTable")
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=PAYMENT_SK)
+    booking_id = UnicodeAttribute()
+    patient_sub = UnicodeAttribute()
+    patient_key = UnicodeAttribute(null=True)  # HMAC of the treated patient's personal number
+    region = UnicodeAttribute()
+    visit_type = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    attempt = NumberAttribute(default=1)  # part of the hold's idempotency key
+    renewals = NumberAttribute(default=0)  # part of a renewed hold's idempotency key
+    payment_intent_id = UnicodeAttribute(null=True)
+    amount = NumberAttribute()  # minor units held (the visit fee)
+    currency = UnicodeAttribute()
+    amount_captured = NumberAttribute(default=0)
+    amount_refunded = NumberAttribute(default=0)
+    capture_before = UnicodeAttribute(null=True)  # UTC ISO: the authorization lapses after this
+    customer_id = UnicodeAttribute(null=True)
+    payment_method_id = UnicodeAttribute(null=True)
+    # [{"kind": "fee_rest", "amount", "currency", "payment_intent_id", "status": charged|invoice_due|refunded}]
+    extra_charges = JSONAttribute(default=list)
+    # {"kind": late|no_show, "amount", "status": due|charged|invoice_due|waived|refunded, "at"}
+    cancellation_fee = JSONAttribute(null=True)
+    waiver = JSONAttribute(null=True)  # {"reason", "by", "at"}
+    invoice_due = NumberAttribute(default=0)  # minor units to be invoiced (printing is out of scope)
+    counts_toward_cap = BooleanAttribute(default=False)
+    last_error = UnicodeAttribute(null=True)  # an error code, never a message with personal data
+    captured_at = UnicodeAttribute(null=True)
+    capture_reason = UnicodeAttribute(null=True)  # visit | late | no_show: why a capture is due
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = VersionAttribute()
+
+    gsi1 = Gsi1()
+
+
+class FeeLedgerModel(Model):
+    """One captured visit fee of a patient (written with the payment's captured state)."""
+
+    Meta = meta("PaymentsTable")
+
+    pk = UnicodeAttribute(hash_key=True)  # FEES#{patient_key}
+    sk = UnicodeAttribute(range_key=True)  # {captured_at}#{booking_id}
+    booking_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    counts_toward_cap = BooleanAttribute(default=True)
+
+
+class ProcessedEventModel(Model):
+    """An event already handled (Stripe webhooks and bus events repeat): kept 30 days."""
+
+    Meta = meta("PaymentsTable")
+
+    pk = UnicodeAttribute(hash_key=True)  # STRIPE_EVENT#{id} | BUS_EVENT#{id}
+    sk = UnicodeAttribute(range_key=True, default=EVENT_SK)
+    type = UnicodeAttribute(null=True)
+    processed_at = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
+class StripeCustomerModel(Model):
+    """The Stripe customer of a patient (created once, reused for every booking)."""
+
+    Meta = meta("PaymentsTable")
+
+    pk = UnicodeAttribute(hash_key=True)  # CUSTOMER#{patient_sub}
+    sk = UnicodeAttribute(range_key=True, default="STRIPE")
+    customer_id = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+class ReconFindingModel(Model):
+    """What reconciliation could not repair on its own (OpsTable, pk RECON#{date}); no personal data."""
+
+    Meta = meta("OpsTable")
+
+    pk = UnicodeAttribute(hash_key=True)  # RECON#{YYYY-MM-DD}
+    sk = UnicodeAttribute(range_key=True)  # {booking_id}#{kind}
+    booking_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    details = JSONAttribute(default=dict)
+    found_at = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+def fees_paid_since(patient_key: str, since_iso: str) -> int:
+    """Visit fees (minor units) the patient paid since `since_iso` (UTC ISO) that count toward the
+    high-cost protection; one Query on the patient's ledger partition."""
+    total = 0
+    for entry in FeeLedgerModel.query(fees_pk(patient_key), FeeLedgerModel.sk >= since_iso):
+        if entry.counts_toward_cap:
+            total += int(entry.amount)
+    return total

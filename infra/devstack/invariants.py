@@ -1,0 +1,211 @@
+"""The money-and-capacity invariants of the system, checked against the real stores (DynamoDB Local
+and localstripe) after a fault scenario, a soak or a demo day.
+
+- capacity: every booking of a region-day that holds capacity (held and not expired, confirmed,
+  en_route, arrived) is a live visit of that region-day's CapacityModel ledger, and the ledger has no
+  live visit that is not such a booking (nothing lost, nothing doubled) — except a visit that took
+  place (completed, no_show), which may keep its time in the ledger;
+- payment: no booking is confirmed (or further) without an authorized or captured payment, unless
+  its fee is 0; a completed visit with a fee is captured;
+- holds: no live hold (PaymentIntent `requires_capture` on localstripe) without a live booking, and
+  at most one live hold per booking;
+- captures: per booking at most one captured visit-fee PaymentIntent, every capture ≤ the amount
+  held, and the total taken ≤ the larger of the fee and the cancellation/no-show fee.
+
+A checker reads, it never repairs. It is scoped to region-days (and the bookings in them), because
+the local stores are shared by everything that ran in the same session. Used by
+tests/reliability (after each scenario) and bench/soak.py (at the end of a soak)."""
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Iterable
+
+LIVE = ("held", "confirmed", "en_route", "arrived")
+VISITED = ("completed", "no_show")  # may stay in the ledger: the visit used that time
+PAID_STATES = ("confirmed", "en_route", "arrived", "completed")
+PAYMENT_OK = ("authorized", "captured")
+
+
+@dataclass(frozen=True)
+class Violation:
+    kind: str  # capacity_lost | capacity_ghost | capacity_doubled | unpaid_confirmation | ...
+    booking_id: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.booking_id}: {self.detail}"
+
+
+@dataclass
+class Report:
+    region_days: list[str]
+    bookings: int = 0
+    payment_intents: int = 0
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def add(self, kind: str, booking_id: str, detail: str = "") -> None:
+        self.violations.append(Violation(kind, booking_id, detail))
+
+    def kinds(self) -> set[str]:
+        return {v.kind for v in self.violations}
+
+    def assert_ok(self, allow: Iterable[str] = ()) -> None:
+        bad = [v for v in self.violations if v.kind not in set(allow)]
+        assert not bad, "invariants violated:\n  " + "\n  ".join(map(str, bad))
+
+    def markdown(self) -> str:
+        lines = [f"- region-days checked: {len(self.region_days)}, bookings: {self.bookings}, "
+                 f"PaymentIntents: {self.payment_intents}",
+                 f"- violations: {len(self.violations)}"]
+        lines += [f"  - `{v}`" for v in self.violations[:50]]
+        return "\n".join(lines)
+
+
+def _now_iso() -> str:
+    from homevisits.clock import default_clock, utc_iso
+    return utc_iso(default_clock().now())
+
+
+def _booking_holds_capacity(b, now_iso: str) -> bool:
+    if b.status not in LIVE:
+        return False
+    if b.status == "held" and b.hold_expires_at and b.hold_expires_at <= now_iso:
+        return False
+    return True
+
+
+def _ledger_holds_capacity(raw: dict, now_iso: str) -> bool:
+    from homevisits.capacity import holds_capacity
+    if "status" not in raw:  # a ledger that keeps only live visits: an expiry time still ends a hold
+        return not (raw.get("hold_expires_at") and raw["hold_expires_at"] <= now_iso)
+    return holds_capacity(raw, now_iso)
+
+
+def stripe_payment_intents(base: str | None = None, key: str | None = None) -> list[dict]:
+    """Every PaymentIntent localstripe holds (the local store lists everything in one page)."""
+    base = base or os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:8420")
+    key = key or os.environ.get("STRIPE_API_KEY", "sk_test_local")
+    req = urllib.request.Request(f"{base}/v1/payment_intents?limit=100000",
+                                 headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())["data"]
+
+
+def region_days_with_bookings(booking_ids: Iterable[str]) -> list[str]:
+    from homevisits.persistence.booking import BookingModel
+    out = set()
+    for bid in booking_ids:
+        try:
+            out.add(BookingModel.get(bid).region_day)
+        except BookingModel.DoesNotExist:
+            pass
+    return sorted(out)
+
+
+def check(region_days: Iterable[str], *, now_iso: str | None = None, stripe_base: str | None = None,
+          settled: bool = True) -> Report:
+    """Check the invariants on the given region-days (`stockholm#2026-12-01`).
+
+    `settled`: every queue was drained (and reconciliation ran), so transitional states that a
+    consumer still had to finish (completed but not yet captured, a hold on a booking still `held`)
+    count as violations too."""
+    from homevisits.persistence.booking import BookingModel, CapacityModel
+    from homevisits.persistence.payments import PaymentModel, booking_pk, PAYMENT_SK
+
+    now_iso = now_iso or _now_iso()
+    report = Report(region_days=sorted(set(region_days)))
+    bookings: dict[str, object] = {}
+    for rd in report.region_days:
+        day_bookings = {b.booking_id: b for b in BookingModel.by_region_day.query(rd)}
+        bookings.update(day_bookings)
+        try:
+            ledger = CapacityModel.get(rd)
+            visits = ledger.visits or {}
+        except CapacityModel.DoesNotExist:
+            visits = {}
+        live_bookings = {bid for bid, b in day_bookings.items() if _booking_holds_capacity(b, now_iso)}
+        live_ledger = {bid for bid, raw in visits.items() if _ledger_holds_capacity(raw, now_iso)}
+        for bid in sorted(live_bookings - live_ledger):
+            report.add("capacity_lost", bid, f"{rd}: booking {day_bookings[bid].status} holds no capacity "
+                                             f"(ledger: {visits.get(bid, {}).get('status', 'absent')})")
+        for bid in sorted(live_ledger - live_bookings):
+            b = day_bookings.get(bid)
+            if b is not None and b.status in VISITED:
+                continue  # the clinician's time was spent on it: keeping it booked is the safe side
+            report.add("capacity_ghost", bid, f"{rd}: ledger holds capacity for a booking that is "
+                                             f"{b.status if b else 'absent'}")
+    report.bookings = len(bookings)
+
+    payments: dict[str, object] = {}
+    for bid in bookings:
+        try:
+            payments[bid] = PaymentModel.get(booking_pk(bid), PAYMENT_SK)
+        except PaymentModel.DoesNotExist:
+            pass
+
+    for bid, b in bookings.items():
+        p = payments.get(bid)
+        fee = int(b.fee_amount or 0)
+        if b.status in PAID_STATES and fee > 0:
+            if p is None or p.status not in PAYMENT_OK:
+                report.add("unpaid_confirmation", bid,
+                           f"booking {b.status} with fee {fee} but payment {p.status if p else 'absent'}")
+        if settled and b.status == "completed" and fee > 0 and p is not None and p.status != "captured" \
+                and not p.waiver:
+            report.add("capture_missing", bid, f"visit completed, payment {p.status}")
+        if p is not None:
+            if int(p.amount_captured or 0) > int(p.amount or 0) and not p.cancellation_fee:
+                report.add("over_capture", bid, f"captured {p.amount_captured} > held {p.amount}")
+
+    # Stripe's side: map PaymentIntents to bookings by metadata, else by the payment record.
+    by_pi = {}
+    for bid, p in payments.items():
+        if p.payment_intent_id:
+            by_pi[p.payment_intent_id] = bid
+        for extra in p.extra_charges or []:
+            if extra.get("payment_intent_id"):
+                by_pi[extra["payment_intent_id"]] = bid
+    try:
+        intents = stripe_payment_intents(stripe_base)
+    except OSError as e:
+        report.add("stripe_unreachable", "-", str(e))
+        intents = []
+    per_booking: dict[str, list[dict]] = {}
+    for pi in intents:
+        bid = (pi.get("metadata") or {}).get("booking_id") or by_pi.get(pi["id"])
+        if bid in bookings:
+            per_booking.setdefault(bid, []).append(pi)
+    report.payment_intents = sum(len(v) for v in per_booking.values())
+    for bid, pis in per_booking.items():
+        b, p = bookings[bid], payments.get(bid)
+        live_holds = [pi for pi in pis if pi["status"] == "requires_capture"]
+        if len(live_holds) > 1:
+            report.add("double_hold", bid, f"{len(live_holds)} live holds: {[pi['id'] for pi in live_holds]}")
+        for pi in live_holds:
+            if b.status not in LIVE or (settled and b.status == "held"):
+                report.add("orphan_hold", bid, f"{pi['id']} requires_capture while booking is {b.status}")
+        manual_captured = [pi for pi in pis if pi["status"] == "succeeded"
+                           and pi.get("capture_method") == "manual"]
+        if len(manual_captured) > 1:
+            report.add("double_capture", bid, f"{len(manual_captured)} captured holds: "
+                                             f"{[pi['id'] for pi in manual_captured]}")
+        for pi in pis:
+            if pi["status"] == "succeeded" and int(pi.get("amount_received") or 0) > int(pi["amount"]):
+                report.add("over_capture", bid, f"{pi['id']} received {pi['amount_received']} > {pi['amount']}")
+        taken = sum(int(pi.get("amount_received") or 0) for pi in pis if pi["status"] == "succeeded")
+        allowed = max(int(b.fee_amount or 0), int(p.amount) if p else 0,
+                      int(((p.cancellation_fee or {}) if p else {}).get("amount") or 0))
+        if taken > allowed:
+            report.add("over_charge", bid, f"taken {taken} > allowed {allowed}")
+        if p is not None and p.status == "authorized" and p.payment_intent_id and \
+                p.payment_intent_id not in {pi["id"] for pi in live_holds}:
+            pi_status = next((pi["status"] for pi in pis if pi["id"] == p.payment_intent_id), "absent")
+            report.add("record_disagrees", bid, f"payment authorized but {p.payment_intent_id} is {pi_status}")
+    return report

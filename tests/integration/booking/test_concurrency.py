@@ -1,0 +1,98 @@
+"""The capacity invariant under concurrency: parallel bookings of one region-day never overbook.
+
+Region-days used here: skane today+9, stockholm today+10."""
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+
+import pytest
+
+from booking.service import booking_id_for
+from homevisits.capacity import Plan, Route, check, day_from_ledger, violations
+from homevisits.regions import load_config
+
+pytestmark = pytest.mark.stack
+
+
+def _independent_plan_check(hv, region_id: str, day: date, accepted_ids: set[str]):
+    """Rebuild the day from what DynamoDB holds and re-check the stored routes from scratch."""
+    region = load_config().region(region_id)
+    ledger = hv.ledger(region_id, day)
+    items = {i["booking_id"]["S"]: i for i in hv.bookings_of_day(region_id, day)}
+    live = {bid for bid, i in items.items() if i["status"]["S"] in ("held", "confirmed")}
+    assert live == accepted_ids, "booking items and successful answers disagree"
+    assert set(ledger["visits"]) == accepted_ids, "the ledger and the booking items disagree"
+    for bid in accepted_ids:  # the ledger's routing copy matches the booking item
+        assert ledger["visits"][bid]["starts_at"] == items[bid]["starts_at"]["S"]
+    d = day_from_ledger(ledger["shifts"], ledger["visits"], day=day, tz=region.tz,
+                        remote_doctors=region.remote_doctors, travel=region.travel, counted=lambda *_: True)
+    # The stored routes (the proof) re-simulated must serve every accepted visit, and that schedule
+    # must pass the independent checker.
+    plan = check(d, None, ledger["routes"], allow_rebuild=False)
+    assert plan is not None, "the stored routes no longer serve the accepted visits"
+    assert violations(d, plan) == []
+    assert sorted(v for seq in plan.sequences().values() for v in seq) == sorted(accepted_ids)
+
+
+def test_thirty_parallel_bookings_of_one_day_never_overbook(hv):
+    """2 doctors for 4 hours, 30 patients at once: the accepted ones fit, the others wrote nothing."""
+    day = hv.local_day(9)
+    for cid in ("skane-c1", "skane-c2"):
+        hv.put_shift("skane", day, f"{cid}-{day}", start="08:00", end="12:00", where=hv.MALMO)
+    rnd = random.Random(7)
+    jobs = []
+    for i in range(30):
+        sub = f"patient-conc-{uuid.uuid4().hex[:8]}"
+        key = str(uuid.uuid4())
+        body = hv.body(day, rnd.choice(["08:00", "10:00"]), where=hv.MALMO, jitter=0.04, rnd=rnd)
+        jobs.append((sub, hv.api.token("patient", sub), key, body))
+    barrier = threading.Barrier(len(jobs))
+
+    def go(job):
+        sub, tok, key, body = job
+        barrier.wait()
+        return job, hv.book_from_thread(tok, body, key)
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        results = list(pool.map(go, jobs))
+    accepted, refused = set(), []
+    for (sub, _tok, key, _body), r in results:
+        if r.status_code == 201:
+            accepted.add(r.json()["id"])
+        else:
+            assert r.status_code == 409, r.text
+            assert r.json()["error"]["code"] in ("window_full", "busy_try_again")
+            refused.append(booking_id_for(sub, key))
+    assert 4 <= len(accepted) < 30, (len(accepted), [r.status_code for _, r in results])
+    for bid in refused:  # a refusal left no trace
+        assert hv.booking_item(bid) is None and hv.note_item(bid) is None
+    _independent_plan_check(hv, "skane", day, accepted)
+
+
+def test_concurrent_repeats_of_one_idempotency_key_make_one_booking(hv):
+    """Ten simultaneous sends of the same request: one booking; the others see it or are told to retry."""
+    day = hv.local_day(10)
+    hv.put_shift("stockholm", day, f"idem-{day}")
+    sub, tok = hv.patient()
+    key, body = str(uuid.uuid4()), hv.body(day, "12:00")
+    barrier = threading.Barrier(10)
+
+    def go(_):
+        barrier.wait()
+        return hv.book_from_thread(tok, body, key)
+
+    with ThreadPoolExecutor(10) as pool:
+        rs = list(pool.map(go, range(10)))
+    ok = [r for r in rs if r.status_code in (200, 201)]
+    busy = [r for r in rs if r.status_code == 409]
+    assert len(ok) + len(busy) == 10 and ok
+    assert {r.json()["id"] for r in ok} == {booking_id_for(sub, key)}
+    for r in busy:
+        assert r.json()["error"]["code"] == "request_in_progress" and r.headers.get("retry-after")
+    assert hv.book(tok, body, key).json()["id"] == booking_id_for(sub, key)
+    assert len(hv.api.get("/bookings", tok).json()["bookings"]) == 1
+    assert [i["booking_id"]["S"] for i in hv.bookings_of_day("stockholm", day)] == [booking_id_for(sub, key)]

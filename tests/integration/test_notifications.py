@@ -1,0 +1,165 @@
+"""Notifications: one SMS per event and recipient however often the event arrives, never a symptom
+or a personal number in the text, route changes to clinicians on the service day."""
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+pytestmark = pytest.mark.stack
+
+SYMPTOMS = "Örsprång och feber sedan tre dagar, hostar blod"
+PERSONAL_NUMBER = "19811218-9876"
+
+
+class RecordingSender:
+    def __init__(self):
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, phone, text):
+        self.sent.append((phone, text))
+        return f"msg-{len(self.sent)}"
+
+
+class Clock:
+    def __init__(self, at: datetime):
+        self.at = at
+
+    def now(self):
+        return self.at
+
+
+def _booking(stack, *, phone="+46701234567", fee=35000, language=None):
+    from homevisits.persistence.booking import BookingModel, ClinicalNoteModel
+    bid = f"bk-{uuid.uuid4()}"
+    sub = f"patient-{uuid.uuid4().hex[:8]}"
+    patient = {"personal_number": PERSONAL_NUMBER, "name": "Anna Andersson", "phone": phone}
+    if language:
+        patient["language"] = language
+    BookingModel(booking_id=bid, patient_sub=sub, region="stockholm", region_day="stockholm#2026-12-01",
+                 date="2026-12-01", window_start="16:00", starts_at="2026-12-01T15:00:00Z",
+                 ends_at="2026-12-01T17:00:00Z", visit_type="doctor", status="confirmed", fee_amount=fee,
+                 fee_currency="SEK", patient=patient,
+                 address={"street": "Drottninggatan 1", "city": "Stockholm", "door_code": "1234",
+                          "lat": 59.3326, "lon": 18.0649},
+                 created_at="2026-11-25T00:00:00Z", updated_at="2026-11-25T00:00:00Z").save()
+    ClinicalNoteModel(booking_id=bid, patient_sub=sub, symptoms=SYMPTOMS,
+                      expires_at=datetime.now(timezone.utc) + timedelta(days=90)).save()
+    return bid, sub
+
+
+def _event(detail_type, detail, source="homevisits.booking"):
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": detail_type, "source": source,
+            "time": "2026-11-30T10:00:00Z", "detail": detail}
+
+
+def _outbox(recipient_key):
+    from homevisits.persistence.ops import outbox_of
+    return outbox_of(recipient_key)
+
+
+def _assert_clean(text):
+    assert "feber" not in text and "Örsprång" not in text and "blod" not in text
+    assert PERSONAL_NUMBER not in text and "811218" not in text
+    assert "Anna" not in text and "1234" not in text
+
+
+def test_a_confirmation_delivered_twice_is_sent_once(stack):
+    """The same BookingConfirmed arriving twice (SQS at least once) gives one outbox item and one SMS."""
+    from booking.notifications import handle_event
+    bid, sub = _booking(stack)
+    sender = RecordingSender()
+    event = _event("BookingConfirmed", {"booking_id": bid, "region": "stockholm", "date": "2026-12-01"})
+    clock = Clock(datetime(2026, 11, 30, 10, tzinfo=timezone.utc))
+    assert handle_event(event, sender, clock) == ["sent"]
+    assert handle_event(event, sender, clock) == ["duplicate"]
+    # the producer re-publishing the same fact under a new bus id is still the same message
+    assert handle_event({**event, "id": str(uuid.uuid4())}, sender, clock) == ["duplicate"]
+    assert len(sender.sent) == 1
+    phone, text = sender.sent[0]
+    assert phone == "+46701234567"
+    assert "16:00" in text and "18:00" in text and "350 kr" in text
+    _assert_clean(text)
+    items = _outbox(f"patient:{sub}")
+    assert [(i.kind, i.status, i.provider_message_id) for i in items] == [("booking_confirmed", "sent", "msg-1")]
+
+
+def test_on_the_way_carries_the_eta_in_local_time(stack):
+    """'On the way' tells the patient the ETA in Stockholm time, without symptoms."""
+    from booking.notifications import handle_event
+    bid, sub = _booking(stack)
+    sender = RecordingSender()
+    clock = Clock(datetime(2026, 12, 1, 15, tzinfo=timezone.utc))
+    event = _event("VisitEvent", {"booking_id": bid, "type": "on_the_way", "at": "2026-12-01T15:05:00Z",
+                                  "clinician_id": "c1", "eta": "2026-12-01T15:40:00Z"}, "homevisits.dispatch")
+    handle_event(event, sender, clock)
+    handle_event(event, sender, clock)
+    assert len(sender.sent) == 1
+    assert "16:40" in sender.sent[0][1]
+    _assert_clean(sender.sent[0][1])
+    # arrived needs no SMS; completed does, once
+    handle_event(_event("VisitEvent", {"booking_id": bid, "type": "arrived"}, "homevisits.dispatch"), sender, clock)
+    done = _event("VisitEvent", {"booking_id": bid, "type": "completed"}, "homevisits.dispatch")
+    handle_event(done, sender, clock)
+    handle_event(done, sender, clock)
+    assert [i.kind for i in _outbox(f"patient:{sub}")].count("visit_completed") == 1
+    assert len(sender.sent) == 2
+    for _, text in sender.sent:
+        _assert_clean(text)
+
+
+def test_a_late_cancellation_names_the_fee_and_an_early_one_says_free(stack):
+    """Cancellation texts follow the fee decision; English for a non-Swedish phone."""
+    from booking.notifications import handle_event
+    sender = RecordingSender()
+    clock = Clock(datetime(2026, 12, 1, 9, tzinfo=timezone.utc))
+    late_id, _ = _booking(stack)
+    handle_event(_event("BookingCancelled", {"booking_id": late_id, "fee_decision": "late", "fee_amount": 40000,
+                                             "currency": "SEK"}), sender, clock)
+    free_id, _ = _booking(stack, phone="+4712345678")
+    handle_event(_event("BookingCancelled", {"booking_id": free_id, "fee_decision": "free", "fee_amount": 0,
+                                             "currency": "SEK"}), sender, clock)
+    late_text, free_text = sender.sent[0][1], sender.sent[1][1]
+    assert "400 kr" in late_text and "avbokat" in late_text
+    assert "No fee" in free_text
+    for t in (late_text, free_text):
+        _assert_clean(t)
+
+
+def test_route_changes_reach_clinicians_only_when_the_day_is_near(stack):
+    """PlanChanged the week before is silent; on the service day each changed clinician gets one message,
+    and a patient whose ETA moved a lot is told the new time."""
+    from booking.notifications import handle_event
+    bid, sub = _booking(stack)
+    sender = RecordingSender()
+    detail = {"region_day": "stockholm#2026-12-01", "version": 7, "clinicians": ["doc-1", "nurse-2"],
+              "eta_changes": [{"booking_id": bid, "eta": "2026-12-01T16:30:00Z",
+                               "previous_eta": "2026-12-01T15:10:00Z"}]}
+    far = Clock(datetime(2026, 11, 24, 9, tzinfo=timezone.utc))
+    assert handle_event(_event("PlanChanged", detail, "homevisits.dispatch"), sender, far) == []
+    near = Clock(datetime(2026, 12, 1, 7, 30, tzinfo=timezone.utc))
+    event = _event("PlanChanged", detail, "homevisits.dispatch")
+    out = handle_event(event, sender, near)
+    assert sorted(out) == ["in_app", "in_app", "sent"]
+    assert handle_event(event, sender, near) == ["duplicate"] * 3
+    assert [i.kind for i in _outbox("clinician:doc-1")] == ["route_changed"]
+    assert "17:30" in sender.sent[0][1]
+
+
+def test_a_repeated_event_through_the_queue_sends_once(api, stack):
+    """End to end on the local stack: the bus delivers a BookingConfirmed twice to the notifications
+    function (SQS shape, Powertools batch); one outbox item, marked sent_locally, clean text."""
+    bid, sub = _booking(stack)
+    entry = {"Source": "homevisits.payments", "DetailType": "BookingConfirmed",
+             "Detail": json.dumps({"booking_id": bid, "region": "stockholm", "date": "2026-12-01"})}
+    for _ in range(2):
+        r = api.http.post(api.base + "/_local/events", json={"Entries": [entry]}, timeout=10)
+        assert r.status_code == 200 and r.json()["Matched"] >= 1
+    drained = api.drain(60)
+    assert "NotificationsQueue" not in drained["dead_letters"]
+    items = _outbox(f"patient:{sub}")
+    assert len(items) == 1
+    assert items[0].status == "sent_locally" and items[0].channel == "sms"
+    _assert_clean(items[0].text)

@@ -1,0 +1,235 @@
+"""The optimizer: every plan passes the independent feasibility checker, and the rules hold."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from dispatch.feasibility import check
+from dispatch.optimizer import solve
+from dispatch.problem import Break, Job, Problem, Vehicle
+
+H, MIN = 3600, 60
+DOCTOR, NURSE = 1, 2
+TL = 1.0
+
+
+def feasible(problem, sol, **kw):
+    errs, travel = check(problem, sol, **kw)
+    assert errs == []
+    assert travel == sol.duration
+    return travel
+
+
+def route_jobs(sol):
+    return {r.vehicle: [s.id for s in r.steps if s.type == "job"] for r in sol.routes}
+
+
+def vehicle_of(sol):
+    return {jid: v for v, jobs in route_jobs(sol).items() for jid in jobs}
+
+
+def test_line_all_served_optimal(line_problem):
+    sol = solve(line_problem, TL)
+    feasible(line_problem, sol, require_all=True)
+    # one clinician out to location 5 and back is optimal: 2 * 50 min
+    assert sol.duration == 2 * 50 * MIN
+    assert sol.unassigned == ()
+    steps = sol.routes[0].steps
+    assert steps[0].type == "start" and steps[-1].type == "end"
+
+
+def test_time_windows_and_multiple_windows(mk):
+    jobs = [Job(1, 1, 30 * MIN, ((8 * H, 8 * H + 30 * MIN),)),
+            # first window unreachable after job 1 (needs 08:50 at the earliest), second one works
+            Job(2, 5, 30 * MIN, ((8 * H, 8 * H + 45 * MIN), (13 * H, 14 * H))),
+            Job(3, 3, 30 * MIN, ((10 * H, 10 * H + 15 * MIN),))]
+    p = mk(jobs, [Vehicle(1, 0, 0, (8 * H, 16 * H))])
+    sol = solve(p, TL)
+    feasible(p, sol, require_all=True)
+    arr = {s.id: s.arrival for r in sol.routes for s in r.steps if s.type == "job"}
+    assert 13 * H <= arr[2] <= 14 * H
+    assert 10 * H <= arr[3] <= 10 * H + 15 * MIN
+
+
+def test_breaks_taken_in_window(break_problem):
+    sol = solve(break_problem, TL)
+    feasible(break_problem, sol, require_all=True)
+    steps = sol.routes[0].steps
+    brk = [s for s in steps if s.type == "break"]
+    assert len(brk) == 1 and brk[0].id == 9
+    assert 11 * H <= brk[0].arrival <= 12 * H
+    # never during a visit
+    for s in steps:
+        if s.type == "job":
+            assert s.arrival + s.service <= brk[0].arrival or s.arrival >= brk[0].arrival + 30 * MIN
+
+
+def test_break_forces_unassigned_when_day_is_full(mk):
+    # 7.5 h of visits at the depot + 30-min lunch + ... in an 8-hour shift: one visit must go
+    jobs = [Job(i, 0, 90 * MIN, ((8 * H, 16 * H),)) for i in range(1, 6)]
+    p = mk(jobs, [Vehicle(1, 0, 0, (8 * H, 16 * H), breaks=(Break(1, ((12 * H, 13 * H),), 60 * MIN),))])
+    sol = solve(p, TL)
+    feasible(p, sol)
+    assert len(sol.unassigned) == 1
+
+
+def test_skills(skills_problem):
+    sol = solve(skills_problem, TL)
+    feasible(skills_problem, sol, require_all=True)
+    v = vehicle_of(sol)
+    assert v[1] == 1 and v[3] == 1 and v[2] == 2 and v[4] == 2
+
+
+def test_job_without_capable_vehicle_is_unassigned(mk):
+    jobs = [Job(1, 1, 600, skills=frozenset({99})), Job(2, 2, 600)]
+    p = mk(jobs, [Vehicle(1, 0, 0, (8 * H, 16 * H))])
+    sol = solve(p, TL)
+    feasible(p, sol)
+    assert sol.unassigned == (1,)
+
+
+def test_priority_served_first(mk):
+    # One clinician, 1 hour: only one of two 45-min visits fits. The high-priority one, though it
+    # is farther away, must be served.
+    jobs = [Job(1, 1, 45 * MIN, ((8 * H, 9 * H),), priority=0),
+            Job(2, 2, 45 * MIN, ((8 * H, 9 * H),), priority=80)]
+    p = mk(jobs, [Vehicle(1, 0, 0, (8 * H, 9 * H + 30 * MIN))])
+    sol = solve(p, TL)
+    feasible(p, sol)
+    assert sol.unassigned == (1,)
+    # with equal priorities the nearer one wins (less driving)
+    jobs = [Job(1, 1, 45 * MIN, ((8 * H, 9 * H),)), Job(2, 2, 45 * MIN, ((8 * H, 9 * H),))]
+    sol = solve(mk(jobs, [Vehicle(1, 0, 0, (8 * H, 9 * H + 30 * MIN))]), TL)
+    assert sol.unassigned == (2,)
+
+
+def test_capacity(mk):
+    jobs = [Job(i, i, 0, delivery=(1,)) for i in range(1, 4)]
+    p = mk(jobs, [Vehicle(1, 0, 0, capacity=(2,)), Vehicle(2, 0, 0, capacity=(2,))])
+    sol = solve(p, TL)
+    feasible(p, sol, require_all=True)
+    assert len(sol.routes) == 2
+
+
+def test_locks_keep_prefix(line_problem):
+    p = Problem(line_problem.vehicles, line_problem.jobs, line_problem.durations,
+                locked={2: (4, 1)})  # vehicle 2 is already on its way to 4, then 1
+    sol = solve(p, TL)
+    feasible(p, sol, require_all=True)
+    assert route_jobs(sol)[2][:2] == [4, 1]
+
+
+def test_remote_doctor_calls_never_overlap(nurse_problem):
+    sol = solve(nurse_problem, TL)
+    feasible(nurse_problem, sol, require_all=True)
+    calls = sorted((s.arrival + s.service, s.arrival + s.service + 20 * MIN)
+                   for r in sol.routes for s in r.steps if s.type == "job")
+    assert len(calls) == 3
+    for (a1, b1), (a2, b2) in zip(calls, calls[1:]):
+        assert b1 <= a2  # staggered: one doctor, one call at a time
+
+
+def test_remote_doctor_capacity_tight_leaves_visits_unassigned(mk):
+    # Three nurses finishing at the same time (windows of 5 min, 45-min visits, 20-min calls),
+    # one remote doctor: only one visit can be served, never overlapping calls.
+    jobs = [Job(i, i, 45 * MIN, ((9 * H, 9 * H + 5 * MIN),), frozenset({NURSE}), video_call_seconds=20 * MIN)
+            for i in range(1, 4)]
+    vehicles = [Vehicle(k, k, k, (8 * H, 16 * H), skills=frozenset({NURSE})) for k in range(1, 4)]
+    p = mk(jobs, vehicles, remote_doctors=1)
+    sol = solve(p, TL)
+    feasible(p, sol)
+    assert len(sol.unassigned) == 2
+    # two doctors: two visits
+    p2 = mk(jobs, vehicles, remote_doctors=2)
+    sol2 = solve(p2, TL)
+    feasible(p2, sol2)
+    assert len(sol2.unassigned) == 1
+    # no limit given: all three
+    p3 = mk(jobs, vehicles)
+    assert solve(p3, TL).unassigned == ()
+
+
+def test_warm_start_and_stability(mk):
+    # Two identical clinicians at the depot, visits on both sides: previous plan gave the odd ones
+    # to vehicle 2 and the even ones to vehicle 1. With a reassignment cost the re-plan keeps that.
+    jobs = [Job(i, i % 7 + 1, 20 * MIN, ((8 * H, 16 * H),)) for i in range(1, 7)]
+    vehicles = [Vehicle(1, 0, 0, (8 * H, 16 * H)), Vehicle(2, 0, 0, (8 * H, 16 * H))]
+    prev = {2: (1, 3, 5), 1: (2, 4, 6)}
+    p = mk(jobs, vehicles, previous_routes=prev, reassignment_cost=10 * H)
+    sol = solve(p, TL)
+    feasible(p, sol, require_all=True)
+    got = vehicle_of(sol)
+    for vid, seq in prev.items():
+        for jid in seq:
+            assert got[jid] == vid
+    # a warm start alone (no stability cost) still gives a feasible, no-worse plan
+    p0 = mk(jobs, vehicles, previous_routes=prev)
+    sol0 = solve(p0, TL)
+    feasible(p0, sol0, require_all=True)
+    assert sol0.duration <= sol.duration
+
+
+def test_warm_start_with_infeasible_previous_route_is_repaired(line_problem):
+    # previous route in a silly order that breaks windows -> trimmed, still a feasible plan
+    p = Problem(line_problem.vehicles, tuple(
+        Job(j.id, j.location, j.service, ((8 * H, 8 * H + 70 * MIN),) if j.id == 1 else j.time_windows)
+        for j in line_problem.jobs), line_problem.durations, previous_routes={1: (5, 4, 3, 2, 1)})
+    sol = solve(p, TL)
+    feasible(p, sol, require_all=True)
+
+
+def test_deterministic_with_seed_and_solution_limit(line_problem):
+    a = solve(line_problem, 5.0, seed=3, solution_limit=50)
+    b = solve(line_problem, 5.0, seed=3, solution_limit=50)
+    assert route_jobs(a) == route_jobs(b)
+    assert [r.steps for r in a.routes] == [r.steps for r in b.routes]
+
+
+def _random_problem(seed: int) -> Problem:
+    rng = random.Random(seed)
+    n = 16
+    pts = [(rng.uniform(0, 30), rng.uniform(0, 30)) for _ in range(n)]
+    D = tuple(tuple(int(60 * ((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5) for b in pts) for a in pts)
+    jobs = []
+    for i in range(1, n):
+        st = rng.choice(range(8, 18, 2)) * H
+        skill = rng.choice([DOCTOR, NURSE])
+        jobs.append(Job(i, i, rng.choice([30, 45, 60]) * MIN, ((st, st + 2 * H),), frozenset({skill}),
+                        priority=rng.choice([0, 0, 50]),
+                        video_call_seconds=15 * MIN if skill == NURSE else 0))
+    vehicles = []
+    for k in range(1, 5):
+        skill = DOCTOR if k % 2 else NURSE
+        s = rng.choice([8, 12]) * H
+        vehicles.append(Vehicle(k, 0, 0, (s, s + 8 * H), frozenset({skill}),
+                                breaks=(Break(k, ((s + 3 * H, s + 5 * H),), 30 * MIN),)))
+    # lock one visit onto a clinician who can do it (as if already on the way)
+    locked = {}
+    for j in jobs:
+        (a, b), = j.time_windows
+        fit = [v for v in vehicles if j.skills <= v.skills and v.time_window[0] + D[0][j.location] <= b
+               and max(a, v.time_window[0] + D[0][j.location]) + j.service + D[j.location][0] <= v.time_window[1] - H]
+        if fit:
+            locked = {fit[0].id: (j.id,)}
+            break
+    return Problem(tuple(vehicles), tuple(jobs), D, remote_doctors=1, locked=locked)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_days_are_feasible(seed):
+    p = _random_problem(seed)
+    sol = solve(p, TL)
+    feasible(p, sol)
+    assert len(sol.unassigned) < len(p.jobs)
+
+
+def test_services_start_as_early_as_possible(break_problem):
+    # ETAs: the first visit right after the drive from the base, no needless lateness
+    sol = solve(break_problem, TL)
+    feasible(break_problem, sol, require_all=True)
+    steps = sol.routes[0].steps
+    first = steps[1]
+    assert first.type == "job"
+    assert first.arrival == steps[0].arrival + 10 * MIN * first.location
+    assert first.waiting_time == 0
