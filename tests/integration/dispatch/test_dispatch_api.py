@@ -198,8 +198,6 @@ def test_a_confirmation_replans_through_the_forwarder_and_the_fifo_queue(api, se
     assert bid in after.assignments() or bid in {u["booking_id"] for u in after.unassigned}
 
 
-@pytest.mark.xfail(strict=False, reason="devstack.lambda_runtime json.dumps()es stream records whose "
-                                        "ApproximateCreationDateTime is a datetime: the poller's delivery dies")
 def test_a_booking_change_replans_through_the_stream_and_the_queue(api, seeded, tokens, plan, seed, drain):
     from dispatch import repository
 
