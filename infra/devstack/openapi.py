@@ -38,8 +38,33 @@ def document() -> dict:
         for method, op in ops.items():
             if (method, shape(path)) in secured:
                 op["security"] = [{"bearer": []}]
-                op.setdefault("responses", {}).setdefault("401", {"description": "missing or invalid token"})
+    _document_errors(doc)
     return doc
+
+
+ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["code", "message"],
+    "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "object"}}}}}
+GATEWAY_ERROR = {"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}}
+
+
+def _document_errors(doc: dict) -> None:
+    """Every refusal the API gives is a 4xx with {"error": {"code", "message"}} (the one error
+    mapping in homevisits.http), or API Gateway's own {"message"} for 401/404 before a handler runs.
+    Powertools documents only its 422; this states the real contract on every operation."""
+    doc["components"]["schemas"]["Error"] = ERROR_SCHEMA
+    doc["components"]["schemas"]["GatewayError"] = GATEWAY_ERROR
+    error = {"description": "refused: a machine-readable code and a message; nothing was written",
+             "content": {"application/json": {"schema": {"anyOf": [
+                 {"$ref": "#/components/schemas/Error"}, {"$ref": "#/components/schemas/GatewayError"}]}}}}
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            responses = op.setdefault("responses", {})
+            responses.pop("422", None)  # Powertools' validation-error schema; ours is the Error shape
+            responses["4XX"] = error
+            if path.endswith("/payment") or path.endswith("/fee-waiver"):
+                responses["503"] = {"description": "the payment provider did not answer; retry (nothing "
+                                                   "is held twice)", "content": error["content"]}
 
 
 def write(path) -> None:

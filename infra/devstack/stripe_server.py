@@ -1,4 +1,4 @@
-"""Runs localstripe on loopback with its state in the stack's own file.
+"""Runs localstripe on loopback with its state in the stack's own file, replaying Idempotency-Keys.
 
 localstripe always pickles its store to /tmp/localstripe.pickle and binds every interface; two
 stacks at once (tests beside `make up`) would share state. This wrapper points the store at
@@ -9,6 +9,34 @@ import argparse
 import os
 import pickle
 import socket
+
+
+def _idempotency_middleware(web):
+    """Replays the first answer to a POST with the same Idempotency-Key, as Stripe does (a 4xx/5xx
+    included). localstripe has no such thing; without it a retried hold or capture would create a
+    second object locally where real Stripe would not, and tests could not tell the two apart."""
+    import asyncio
+
+    cache: dict = {}
+    locks: dict = {}
+
+    @web.middleware
+    async def idempotency(request, handler):
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or not key:
+            return await handler(request)
+        ck = (request.headers.get("Authorization", ""), key)
+        lock = locks.setdefault(ck, asyncio.Lock())
+        async with lock:
+            if ck not in cache:
+                resp = await handler(request)
+                cache[ck] = (resp.status, resp.body, resp.content_type)
+                return resp
+            status, body, ctype = cache[ck]
+            return web.Response(status=status, body=body, content_type=ctype,
+                                headers={"Idempotent-Replayed": "true"})
+
+    return idempotency
 
 
 def main():
@@ -45,6 +73,8 @@ def main():
 
     from aiohttp import web
     from localstripe.server import app
+
+    app.middlewares.insert(0, _idempotency_middleware(web))
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

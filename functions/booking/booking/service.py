@@ -239,9 +239,13 @@ def list_bookings(caller: Caller) -> dict:
 
 def cancel_booking(ctx: Context, caller: Caller, booking_id: str, reason: str | None) -> dict:
     """Cancel, applying the 24-hour rule, and give the capacity back. Cancelling twice answers the
-    first cancellation again."""
+    first cancellation again, and publishes its event again: if the first request died between the
+    write and the publish, the retry is what tells payments to release the hold (consumers
+    de-duplicate on the booking's state, so a second event is harmless)."""
     b = _own(caller, booking_id)
     if b.status == "cancelled":
+        if b.cancellation:
+            _publish_cancelled(ctx, b, b.cancellation)
         return view(b)
     now = ctx.clock.now()
     region = ctx.config.region(b.region)
@@ -254,11 +258,14 @@ def cancel_booking(ctx: Context, caller: Caller, booking_id: str, reason: str | 
               "currency": region.currency}
     done = lifecycle.release_booking(booking_id, "cancelled", reason="patient_cancelled", now=now,
                                      expect=("held", "confirmed"), extra={"cancellation": record})
-    if done.cancellation == record:  # this request made the cancellation (a repeat returns the first)
-        ctx.publish(SOURCE_BOOKING, "BookingCancelled",
-                    {"booking_id": booking_id, "region": done.region, "fee_decision": decision,
-                     "fee_amount": fee, "currency": region.currency})
+    _publish_cancelled(ctx, done, done.cancellation or record)
     return view(done)
+
+
+def _publish_cancelled(ctx: Context, b, record: dict) -> None:
+    ctx.publish(SOURCE_BOOKING, "BookingCancelled",
+                {"booking_id": b.booking_id, "region": b.region, "fee_decision": record.get("fee_decision"),
+                 "fee_amount": record.get("fee_amount", 0), "currency": record.get("currency")})
 
 
 def reschedule_booking(ctx: Context, caller: Caller, booking_id: str, new_date: date, window_start: str) -> dict:

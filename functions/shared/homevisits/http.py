@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from homevisits.auth import Caller, caller_from_event
@@ -58,6 +59,10 @@ def make_resolver(service: str) -> APIGatewayHttpResolver:
                                   "this Idempotency-Key was used with a different request body")
     except ImportError:  # pragma: no cover - idempotency ships with powertools
         pass
+
+    @app.exception_handler(NotFoundError)
+    def _no_route(_err):  # must come before the catch-all below, which would make it a 500
+        return error_response(404, "not_found", "no such resource")
 
     @app.exception_handler(Exception)
     def _unexpected(err: Exception):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from functools import lru_cache
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -98,10 +97,9 @@ def parse_personal_number(raw: str, country: str | None = None, *, today: date |
     raise InvalidPersonalNumber(f"personal numbers of {country} are not supported")
 
 
-@lru_cache(maxsize=1)
 def _pepper() -> bytes:
     """HOMEVISITS_ID_PEPPER (local/tests), else the SSM SecureString named by
-    HOMEVISITS_ID_PEPPER_PARAMETER (AWS, cached). On AWS a missing pepper is an error, never the
+    HOMEVISITS_ID_PEPPER_PARAMETER (AWS; Powertools caches it for an hour). On AWS a missing pepper is an error, never the
     public dev value: hashes of personal numbers under a known pepper could be reversed."""
     if os.environ.get("HOMEVISITS_ID_PEPPER"):
         return os.environ["HOMEVISITS_ID_PEPPER"].encode()

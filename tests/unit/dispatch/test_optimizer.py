@@ -233,3 +233,15 @@ def test_services_start_as_early_as_possible(break_problem):
     assert first.type == "job"
     assert first.arrival == steps[0].arrival + 10 * MIN * first.location
     assert first.waiting_time == 0
+
+
+def test_break_before_first_visit_leaves_time_to_drive(mk):
+    # lunch 11:00-11:30 before the only visit (window 11:30-12:00, far from the base): the route
+    # must leave early enough to drive there AND take the break before the visit starts
+    jobs = [Job(1, 5, 30 * MIN, ((11 * H + 30 * MIN, 12 * H),))]
+    p = mk(jobs, [Vehicle(1, 0, 0, (8 * H, 16 * H), breaks=(Break(7, ((11 * H, 11 * H),), 30 * MIN),))])
+    sol = solve(p, TL)
+    feasible(p, sol, require_all=True)
+    steps = sol.routes[0].steps
+    assert [s.type for s in steps] == ["start", "break", "job", "end"]
+    assert steps[0].arrival + p.durations[0][5] + 30 * MIN <= steps[2].arrival
