@@ -29,15 +29,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for sub in ("functions/dispatch", "functions/shared"):
-    p = str(ROOT / sub)
-    if p not in sys.path:
-        sys.path.insert(0, p)
 
-from dispatch.feasibility import check  # noqa: E402
-from dispatch.optimizer import solve  # noqa: E402
-from dispatch.problem import Break, Job, Problem, Vehicle  # noqa: E402
-from dispatch.vroom_io import duration_matrix, problem_to_vroom_input  # noqa: E402
+from dispatch.feasibility import check
+from dispatch.optimizer import solve
+from dispatch.problem import Break, Job, Problem, Vehicle
+from dispatch.vroom_io import duration_matrix, problem_to_vroom_input
 
 H, MIN = 3600, 60
 DOCTOR, NURSE = 1, 2

@@ -27,15 +27,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for sub in ("functions/dispatch", "functions/shared"):
-    p = str(ROOT / sub)
-    if p not in sys.path:
-        sys.path.insert(0, p)
 
-from dispatch.feasibility import check  # noqa: E402
-from dispatch.optimizer import SearchConfig, solve  # noqa: E402
-from dispatch.problem import Job, Problem, Vehicle  # noqa: E402
-from dispatch.vroom_io import problem_to_vroom_input  # noqa: E402
+from dispatch.feasibility import check
+from dispatch.optimizer import SearchConfig, solve
+from dispatch.problem import Job, Problem, Vehicle
+from dispatch.vroom_io import problem_to_vroom_input
 
 SCALE = 100
 SAMPLE = ["C101", "C106", "C202", "C206", "R102", "R109", "R203", "R210", "RC103", "RC107", "RC202", "RC206"]
