@@ -25,7 +25,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import requests
-from stdnum import luhn
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "docs" / "benchmarks-booking.md"
@@ -39,10 +38,9 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def _personnummer(rnd: random.Random) -> str:
+    from devstack.demo_data import synthetic_personnummer
     born = datetime(1950, 1, 1) + timedelta(days=rnd.randrange(0, 365 * 50))
-    serial = rnd.randrange(100, 999)
-    body = f"{born:%y%m%d}{serial:03d}"
-    return f"{born:%Y%m%d}-{serial:03d}{luhn.calc_check_digit(body)}"
+    return synthetic_personnummer(born.date(), rnd.randrange(100, 999))
 
 
 def _body(day, rnd: random.Random) -> dict:

@@ -51,18 +51,9 @@ EXPECTED = {
 }
 
 
-def _luhn(nine: str) -> int:
-    total = 0
-    for i, ch in enumerate(nine):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return (10 - total % 10) % 10
-
-
 def personnummer(rng: random.Random) -> str:
-    birth = date(1950, 1, 1) + timedelta(days=rng.randrange(0, 365 * 50))
-    nnn = f"{rng.randrange(0, 1000):03d}"
-    return f"{birth:%Y%m%d}-{nnn}{_luhn(birth.strftime('%y%m%d') + nnn)}"
+    from devstack.demo_data import synthetic_personnummer
+    return synthetic_personnummer(date(1950, 1, 1) + timedelta(days=rng.randrange(0, 365 * 50)), rng.randrange(0, 1000))
 
 
 class Stats:

@@ -63,14 +63,19 @@ LAUNCHING_REGION = {
         "travel": {"detour_factor": 1.35, "speed_bands_kmh": [[2, 20], [10, 35], [None, 60]]}}}
 
 
+def synthetic_personnummer(birth: date, serial: int, *, coordination: bool = False, dash: bool = True) -> str:
+    """A valid Swedish personnummer 'YYYYMMDD-NNNC' for synthetic patients (demo, tests, benches);
+    a samordningsnummer adds 60 to the day. The one generator of test identities."""
+    day = birth.day + (60 if coordination else 0)
+    nnn = f"{serial % 1000:03d}"
+    body = f"{birth:%y%m}{day:02d}{nnn}"
+    return f"{birth:%Y}{body[2:6]}{'-' if dash else ''}{nnn}{luhn.calc_check_digit(body)}"
+
+
 def personnummer(birth: date, serial: int, female: bool) -> str:
-    """A valid Swedish personnummer 'YYYYMMDD-NNNC' (the third serial digit odd for men, even for women)."""
-    s = f"{serial % 100:02d}"
+    """A valid Swedish personnummer (the third serial digit odd for men, even for women)."""
     third = (serial // 100) % 5 * 2 + (0 if female else 1)
-    nnn = f"{s}{third}"
-    body = f"{birth:%y%m%d}{nnn}"
-    check = luhn.calc_check_digit(body)
-    number = f"{birth:%Y%m%d}-{nnn}{check}"
+    number = synthetic_personnummer(birth, (serial % 100) * 10 + third)
     assert se_pnr.is_valid(number), number
     return number
 

@@ -24,19 +24,10 @@ CARD_DECLINED = "4000000000000341"  # localstripe declines this one at charge ti
 
 
 # ---------------------------------------------------------------- synthetic people
-def _luhn_digit(nine: str) -> int:
-    total = 0
-    for i, ch in enumerate(nine):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return (10 - total % 10) % 10
-
-
 def personnummer(birth: date, serial: int) -> str:
     """A personnummer `YYYYMMDD-NNNC` with a valid check digit."""
-    yymmdd = birth.strftime("%y%m%d")
-    nnn = f"{serial % 1000:03d}"
-    return f"{birth:%Y%m%d}-{nnn}{_luhn_digit(yymmdd + nnn)}"
+    from devstack.demo_data import synthetic_personnummer
+    return synthetic_personnummer(birth, serial)
 
 
 @dataclass

@@ -14,7 +14,7 @@ the first publish failed, so payments and notifications get it at least once).""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from homevisits.auth import Caller
 from homevisits.clock import utc_iso
@@ -109,7 +109,8 @@ def record_visit_event(booking_id: str, event_type: str, caller: Caller, now: da
         clinician = (caller.sub if caller.role == "clinician" else None) or booking.clinician_id or planned
         record = VisitEventModel(f"VISIT#{booking_id}", f"EVENT#{event_type}", event_id=event_id(booking_id, event_type),
                                  booking_id=booking_id, type=event_type, at=utc_iso(now), clinician_id=clinician,
-                                 actor_sub=caller.sub, eta=booking.eta, published=False)
+                                 actor_sub=caller.sub, published=False,
+                                 eta=live_eta(booking, now, repo) if event_type == "on_the_way" else booking.eta)
         try:
             # Conditioned on the status and version read and on the event record not existing yet.
             repo.apply_transition(booking, tr.from_status, tr.to_status, record, now)
@@ -120,6 +121,29 @@ def record_visit_event(booking_id: str, event_type: str, caller: Caller, now: da
         repo.mark_published(record)
         return {"booking_id": booking_id, "status": tr.to_status, "event_id": record.event_id, "repeat": False}
     raise InvalidTransition("the visit changed while the event was applied; try again", code="conflict")
+
+
+def live_eta(booking, now: datetime, repo) -> str | None:
+    """The ETA to tell a patient when the clinician sets off: the planned one, unless the day has
+    slipped — then now + the drive from the stop before (the plan's ETA may already be past)."""
+    planned = booking.eta
+    try:
+        from homevisits.regions import load_config
+        from homevisits.travel import duration_s
+        here = (float(booking.address["lat"]), float(booking.address["lon"]))
+        prev = None
+        plan = repo.get_plan(booking.region, booking.date)
+        for route in (plan.routes if plan else []):
+            ids = [s["booking_id"] for s in route["stops"]]
+            if booking.booking_id in ids:
+                i = ids.index(booking.booking_id)
+                addr = route["stops"][i - 1].get("address") if i > 0 else None
+                prev = (float(addr["lat"]), float(addr["lon"])) if addr and addr.get("lat") is not None else None
+        drive = duration_s(prev, here, load_config().region(booking.region).travel) if prev else 0
+        earliest = utc_iso(now + timedelta(seconds=drive))
+    except Exception:  # an ETA is advice: never fail the event for it
+        return planned or utc_iso(now)
+    return max(planned, earliest) if planned else earliest
 
 
 def _detail(record) -> dict:

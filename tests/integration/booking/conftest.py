@@ -9,16 +9,15 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from stdnum import luhn
+
+from devstack.demo_data import synthetic_personnummer
 
 STOCKHOLM = {"postal_code": "11122", "lat": 59.3326, "lon": 18.0649, "city": "Stockholm"}
 MALMO = {"postal_code": "21120", "lat": 55.6050, "lon": 13.0038, "city": "Malmö"}
 
 
 def personnummer(born: date, rnd: random.Random | None = None) -> str:
-    serial = (rnd or random).randrange(100, 999)
-    body = f"{born:%y%m%d}{serial:03d}"
-    return f"{born:%Y%m%d}-{serial:03d}{luhn.calc_check_digit(body)}"
+    return synthetic_personnummer(born, (rnd or random).randrange(100, 999))
 
 
 class Helpers:

@@ -19,13 +19,9 @@ CARD_3DS = "4000002760003184"  # always needs 3-D Secure
 
 def personal_number(rng: random.Random) -> str:
     """A random valid Swedish personnummer of an adult (so every test patient starts a fresh fee history)."""
+    from devstack.demo_data import synthetic_personnummer
     born = datetime(1950, 1, 1) + timedelta(days=rng.randrange(0, 365 * 50))
-    body = f"{born:%y%m%d}{rng.randrange(0, 1000):03d}"
-    total = 0
-    for i, ch in enumerate(body):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d // 10 + d % 10
-    return f"{born:%Y%m%d}-{body[6:]}{(10 - total % 10) % 10}"
+    return synthetic_personnummer(born.date(), rng.randrange(0, 1000))
 
 
 @pytest.fixture(scope="session")

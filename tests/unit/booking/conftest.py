@@ -8,18 +8,16 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from stdnum import luhn
 from stdnum.no import fodselsnummer
 
 import homevisits.regions as regions_mod
+from devstack.demo_data import synthetic_personnummer
 
 
 def personnummer(born: date, serial: int | None = None, coordination: bool = False, dash: bool = True) -> str:
     """A valid Swedish personnummer (12 digits) for a birth date; samordningsnummer adds 60 to the day."""
     serial = random.Random(born.toordinal()).randrange(100, 999) if serial is None else serial
-    day = born.day + (60 if coordination else 0)
-    body = f"{born:%y%m}{day:02d}{serial:03d}"
-    return f"{born:%Y}{body[2:6]}{'-' if dash else ''}{serial:03d}{luhn.calc_check_digit(body)}"
+    return synthetic_personnummer(born, serial, coordination=coordination, dash=dash)
 
 
 def fodselsnummer_for(born: date, individual: int = 123) -> str:
