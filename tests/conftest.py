@@ -4,26 +4,51 @@ the same environment the gateway's handlers see."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
 
 from devstack.stack import Stack
 
+# The session's stack gets its ports now, before any test module is imported: modules that build
+# AWS clients at import (Powertools idempotency does) must already see the local endpoints and
+# credentials, never the real AWS defaults of the machine.
+_STATE = tempfile.mkdtemp(prefix="homevisits-test-stack-")
+_STACK = Stack.ephemeral(Path(_STATE))
+os.environ.update(_STACK.env)
+
+
+def _session_config() -> str:
+    """The packaged configuration with a 45-day booking horizon: every test module can then take
+    region-days nobody else in the session has touched (the stack is shared). Unit tests of the
+    configuration itself load the packaged file directly."""
+    import json
+
+    import homevisits.regions as regions
+    raw = json.loads((Path(regions.__file__).parent / "config" / "service.json").read_text(encoding="utf-8"))
+    for region in raw["regions"].values():
+        region["booking_horizon_days"] = 45
+    path = Path(_STATE) / "service.json"
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    return str(path)
+
+
+os.environ["HOMEVISITS_CONFIG"] = _session_config()
+
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    s = Stack.ephemeral(tmp_path_factory.mktemp("stack"))
-    s.start()
-    saved = dict(os.environ)
-    os.environ.update(s.env)  # in-process repositories talk to the same DynamoDB Local / localstripe
+def stack():
+    _STACK.start()
+    os.environ.update(_STACK.env)  # in-process repositories talk to the same DynamoDB Local / localstripe
     try:
-        yield s
+        yield _STACK
     finally:
-        s.stop()
-        os.environ.clear()
-        os.environ.update(saved)
+        _STACK.stop()
+        shutil.rmtree(_STATE, ignore_errors=True)
 
 
 class Api:

@@ -77,8 +77,20 @@ def shift_body(role: str = "doctor", start: str = "08:00", end: str = "20:00", a
 
 
 def future_day(days: int) -> date:
-    """A local date `days` ahead of now (inside the 14-day booking horizon)."""
+    """A local date `days` ahead of now (inside the session's 45-day booking horizon)."""
     return (datetime.now(timezone.utc) + timedelta(days=days)).date()
+
+
+def free_day(api, region: str, from_days: int, to_days: int = 44) -> date:
+    """The first region-day from `from_days` ahead that no one has touched yet (ledger version 0):
+    the stack is shared by the whole session, and other modules book on fixed days."""
+    tok = api.token("dispatcher", f"disp-{region}", region)
+    for n in range(from_days, to_days + 1):
+        d = future_day(n)
+        r = api.get(f"/regions/{region}/shifts/{d}", tok)
+        if r.status_code == 200 and r.json().get("version", 0) == 0:
+            return d
+    raise AssertionError(f"no untouched {region} day between +{from_days} and +{to_days}")
 
 
 # ---------------------------------------------------------------- localstripe
@@ -196,7 +208,11 @@ WORLD_WINDOWS = {"main": "08:00", "cancel": "10:00", "event": "12:00", "expiry":
 
 @pytest.fixture(scope="session")
 def world(api, stack) -> World:
-    w = World(day=future_day(5))
+    try:
+        w = World(day=free_day(api, "stockholm", 5))
+    except AssertionError as e:
+        w = World(day=future_day(5), error=str(e))
+        return w
     try:
         put_shift(api, w.region, w.day, w.clinician)
         for purpose, window in WORLD_WINDOWS.items():

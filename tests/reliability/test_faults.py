@@ -80,9 +80,14 @@ def stripe_faults(monkeypatch, stack):
 
 @pytest.fixture
 def day(api, h):
-    """A fresh Skåne region-day with one doctor on shift (scenarios never share a region-day)."""
-    d = h.future_day(next(_days))
-    h.put_shift(api, "skane", d, f"doc-faults-{d:%m%d}", area=h.SKANE)
+    """A Skåne region-day with a doctor of its own on shift: an untouched day when one is left in
+    the booking horizon, else a day shared with earlier scenarios (the invariants hold per
+    region-day whatever else is booked there)."""
+    try:
+        d = h.free_day(api, "skane", 1)
+    except AssertionError:
+        d = h.future_day(next(_days) % 12 + 2)
+    h.put_shift(api, "skane", d, f"doc-faults-{d:%m%d}-{uuid.uuid4().hex[:6]}", area=h.SKANE)
     return d
 
 

@@ -121,7 +121,7 @@ def _nothing_written(hv, before):
     ("too long symptoms", {"symptoms": "x" * 2001}, 422, "symptoms_too_long"),
     ("infant", {"for_child": "infant"}, 422, "patient_too_young"),
     ("adult as child", {"for_child": "adult"}, 422, "not_allowed_to_book_for"),
-    ("outside horizon", {"date": "+20"}, 422, "outside_booking_horizon"),
+    ("outside horizon", {"date": "+60"}, 422, "outside_booking_horizon"),
     ("unserved postal code", {"postal_code": "98130"}, 404, "not_served"),
     ("schema", {"address": {"street": "x"}}, 400, "invalid_request"),
 ])

@@ -14,7 +14,10 @@ UTC = timezone.utc
 
 @pytest.fixture
 def config():
-    return load_config()
+    from pathlib import Path
+
+    import homevisits.regions as regions
+    return regions._load(str(Path(regions.__file__).parent / "config" / "service.json"))  # the packaged file
 
 
 def test_a_day_has_six_two_hour_windows_from_eight_to_twenty(config):

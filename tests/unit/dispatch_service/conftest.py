@@ -17,7 +17,10 @@ CENTER = (59.3326, 18.0649)
 
 @pytest.fixture(scope="session")
 def config():
-    return load_config()
+    from pathlib import Path
+
+    import homevisits.regions as regions
+    return regions._load(str(Path(regions.__file__).parent / "config" / "service.json"))  # the packaged file
 
 
 @pytest.fixture(scope="session")
