@@ -115,6 +115,21 @@ def _set_actions(b: BookingModel, values: dict) -> list:
     return actions
 
 
+def _write(b: BookingModel, values: dict, condition, ledger: CapacityModel | None) -> bool:
+    """One transaction: the booking's update under `condition` and the ledger (version-checked).
+    False when another writer won (the caller re-reads and retries); `b` is updated on success."""
+    try:
+        with TransactWrite(connection=connection()) as tw:
+            tw.update(b, actions=_set_actions(b, values), condition=condition)
+            if ledger is not None:
+                tw.save(ledger)
+    except TransactWriteError:
+        return False
+    for k, v in values.items():
+        setattr(b, k, v)
+    return True
+
+
 def release_booking(booking_id: str, to_status: str, *, reason: str, now: datetime,
                     expect: tuple[str, ...] = ("held",), extra: dict | None = None) -> BookingModel:
     """Move a booking from one of `expect` to `to_status` and give its capacity back, atomically.
@@ -131,17 +146,9 @@ def release_booking(booking_id: str, to_status: str, *, reason: str, now: dateti
                                     details={"status": b.status})
         ledger = read_ledger(b.region_day)
         values = {"status": to_status, "status_reason": reason, "updated_at": utc_iso(now), **(extra or {})}
-        try:
-            with TransactWrite(connection=connection()) as tw:
-                tw.update(b, actions=_set_actions(b, values), condition=BookingModel.status == b.status)
-                if _removed(ledger, booking_id):
-                    tw.save(ledger)
-        except TransactWriteError:
-            backoff(attempt)
-            continue
-        for k, v in values.items():
-            setattr(b, k, v)
-        return b
+        if _write(b, values, BookingModel.status == b.status, ledger if _removed(ledger, booking_id) else None):
+            return b
+        backoff(attempt)
     raise BusyTryAgain("the booking is being changed by another request; try again")
 
 
@@ -175,14 +182,7 @@ def confirm_booking(booking_id: str, *, now: datetime, extra: dict | None = None
             ledger.routes = plan.sequences()
         ledger.visits = visits
         values = {"status": "confirmed", "hold_expires_at": None, "updated_at": utc_iso(now), **(extra or {})}
-        try:
-            with TransactWrite(connection=connection()) as tw:
-                tw.update(b, actions=_set_actions(b, values), condition=BookingModel.status == "held")
-                tw.save(ledger)
-        except TransactWriteError:
-            backoff(attempt)
-            continue
-        for k, v in values.items():
-            setattr(b, k, v)
-        return b
+        if _write(b, values, BookingModel.status == "held", ledger):
+            return b
+        backoff(attempt)
     raise BusyTryAgain("the booking is being changed by another request; try again")
