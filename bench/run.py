@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def benches(full: bool) -> list[tuple[str, list[str]]]:
     return [
+        ("Handler cold-import time", ["bench.import_time", "--runs", "7" if full else "5"]),
         ("Booking path latency", ["bench.booking_latency"] + (["--requests", "400"] if full else [])),
         ("Dispatch: generated home-visit days vs VROOM", ["bench.homevisit_days", "--days", "9" if full else "6",
                                                           "--budget", "10"]),
@@ -52,6 +53,17 @@ def main(argv: list[str] | None = None) -> int:
         os.unlink(out)
         status = "" if rc == 0 else f"\n\n**This benchmark exited with code {rc}.**"
         sections.append(f"## {title}\n\nCommand: `{shown}` ({time.monotonic() - t0:.0f} s)\n\n{body.strip()}{status}\n")
+    out_path = Path(args.out)
+    if only and out_path.exists():
+        # Replace just the sections that ran; keep the others from the last full run.
+        old = out_path.read_text(encoding="utf-8")
+        parts = old.split("\n## ")
+        kept = {p.split("\n", 1)[0]: "## " + p for p in parts[1:]}
+        for sec in sections:
+            kept[sec.split("\n", 1)[0][3:]] = sec
+        out_path.write_text(parts[0] + "\n" + "\n".join(v.rstrip() + "\n" for v in kept.values()), encoding="utf-8")
+        print(f"updated {args.out}")
+        return 0
     head = (f"# Benchmarks\n\nWritten by `make bench` (`python -m bench.run{' --full' if args.full else ''}`) on "
             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores, "
             f"Python {platform.python_version()}. Medians and ratios are against baselines measured in the "
