@@ -50,6 +50,9 @@ class Stack:
     stripe_port: int
     state: Path
     pids: dict = field(default_factory=dict)
+    # A stack owned by one process (tests, benches, the demo) dies with it, even on SIGKILL;
+    # `make up` stacks outlive the command that started them.
+    owned: bool = False
 
     @classmethod
     def from_env(cls) -> "Stack":
@@ -58,7 +61,7 @@ class Stack:
 
     @classmethod
     def ephemeral(cls, state: Path) -> "Stack":
-        return cls(free_port(), free_port(), free_port(), state)
+        return cls(free_port(), free_port(), free_port(), state, owned=True)
 
     @property
     def urls(self) -> dict:
@@ -77,7 +80,8 @@ class Stack:
     def _spawn(self, name: str, argv: list[str], env: dict | None = None):
         log = open(self.state / f"{name}.log", "ab")
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **(env or {})}, cwd=REPO, start_new_session=True)
+                                env={**os.environ, **(env or {})}, cwd=REPO, start_new_session=True,
+                                preexec_fn=_die_with_parent if self.owned else None)
         self.pids[name] = proc.pid
         self._save()
         return proc
@@ -150,6 +154,15 @@ class Stack:
             _terminate(pid)
             self.pids.pop(name, None)
         self._save()
+
+
+def _die_with_parent() -> None:
+    """Linux: deliver SIGTERM to this child when the process that started it dies."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def _http_ok(url: str) -> bool:
