@@ -8,7 +8,7 @@ from __future__ import annotations
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from homevisits.lifecycle import connection, read_ledger  # noqa: F401  (re-exported for the service)
+from homevisits.lifecycle import commit_booking_update, connection, read_ledger  # noqa: F401  (re-exported for the service)
 from homevisits.persistence.booking import BookingModel, CapacityModel, ClinicalNoteModel
 
 
@@ -45,23 +45,6 @@ def commit_new_booking(booking: BookingModel, note: ClinicalNoteModel | None, le
         if first is not None and first.code == "ConditionalCheckFailed":
             return EXISTS
         return LOST_RACE
-
-
-def commit_booking_update(booking: BookingModel, values: dict, expect_status: str,
-                          ledgers: list[CapacityModel]) -> bool:
-    """Update booking attributes (status and version checked) and save the ledgers, atomically."""
-    actions = [getattr(BookingModel, k).remove() if v is None else getattr(BookingModel, k).set(v)
-               for k, v in values.items()]
-    try:
-        with TransactWrite(connection=connection()) as tw:
-            tw.update(booking, actions=actions, condition=BookingModel.status == expect_status)
-            for ledger in ledgers:
-                tw.save(ledger)
-    except TransactWriteError:
-        return False
-    for k, v in values.items():
-        setattr(booking, k, v)
-    return True
 
 
 def commit_ledger(ledger: CapacityModel) -> bool:

@@ -115,13 +115,15 @@ def _set_actions(b: BookingModel, values: dict) -> list:
     return actions
 
 
-def _write(b: BookingModel, values: dict, condition, ledger: CapacityModel | None) -> bool:
-    """One transaction: the booking's update under `condition` and the ledger (version-checked).
-    False when another writer won (the caller re-reads and retries); `b` is updated on success."""
+def commit_booking_update(b: BookingModel, values: dict, expect_status: str,
+                          ledgers: list[CapacityModel] = ()) -> bool:
+    """One transaction: the booking's update (conditioned on `expect_status`) and the ledgers
+    (each version-checked). False when another writer won (the caller re-reads and retries); `b`
+    is updated on success."""
     try:
         with TransactWrite(connection=connection()) as tw:
-            tw.update(b, actions=_set_actions(b, values), condition=condition)
-            if ledger is not None:
+            tw.update(b, actions=_set_actions(b, values), condition=BookingModel.status == expect_status)
+            for ledger in ledgers:
                 tw.save(ledger)
     except TransactWriteError:
         return False
@@ -146,7 +148,7 @@ def release_booking(booking_id: str, to_status: str, *, reason: str, now: dateti
                                     details={"status": b.status})
         ledger = read_ledger(b.region_day)
         values = {"status": to_status, "status_reason": reason, "updated_at": utc_iso(now), **(extra or {})}
-        if _write(b, values, BookingModel.status == b.status, ledger if _removed(ledger, booking_id) else None):
+        if commit_booking_update(b, values, b.status, [ledger] if _removed(ledger, booking_id) else []):
             return b
         backoff(attempt)
     raise BusyTryAgain("the booking is being changed by another request; try again")
@@ -182,7 +184,7 @@ def confirm_booking(booking_id: str, *, now: datetime, extra: dict | None = None
             ledger.routes = plan.sequences()
         ledger.visits = visits
         values = {"status": "confirmed", "hold_expires_at": None, "updated_at": utc_iso(now), **(extra or {})}
-        if _write(b, values, BookingModel.status == "held", ledger):
+        if commit_booking_update(b, values, "held", [ledger]):
             return b
         backoff(attempt)
     raise BusyTryAgain("the booking is being changed by another request; try again")
