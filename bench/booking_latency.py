@@ -4,8 +4,10 @@ Starts a fresh local stack (DynamoDB Local, localstripe, gateway), seeds doctors
 1. baseline: N bare GetItem round trips to DynamoDB Local (boto3, one client, warm);
 2. HTTP: N sequential POST /bookings through the gateway (token check, Powertools idempotency,
    capacity check, one transaction), each with a fresh Idempotency-Key;
-3. in-process: N calls of the same idempotent domain call (`booking.app.book`) with every botocore
-   API call counted (`BaseClient._make_api_call`), so the DynamoDB calls per booking are exact.
+3. floor: N bare TransactWriteItems shaped like a booking's;
+4. in-process: N calls of the booking function's `lambda_handler` with the API Gateway v2 event the
+   gateway would build (`devstack.gateway.api_event`), every botocore API call counted
+   (`BaseClient._make_api_call`), so the DynamoDB calls per booking are exact.
 
     python -m bench.booking_latency [--requests 120] [--out FILE]
 
@@ -101,10 +103,34 @@ def run(args) -> str:
             http_times.append(time.perf_counter() - t)
             statuses[r.status_code] += 1
 
-        # In-process: the same idempotent domain call, with every AWS API call counted.
+        # The floor on this stack: one TransactWriteItems shaped like a booking's (a new booking-sized
+        # item, a new note, a copy of a ~60-visit region-day ledger, an idempotency-record update).
+        led = ddb.get_item(TableName="CapacityTable", Key={"region_day": {"S": f"stockholm#{days[0]}"}},
+                           ConsistentRead=True)["Item"]
+        big = "x" * 1200  # a booking item is ~1.2 kB
+        tx_times = []
+        for i in range(n):
+            items = [
+                {"Put": {"TableName": "BookingsTable", "ConditionExpression": "attribute_not_exists(booking_id)",
+                         "Item": {"booking_id": {"S": f"floor-{i}"}, "blob": {"S": big}}}},
+                {"Put": {"TableName": "ClinicalTable", "ConditionExpression": "attribute_not_exists(booking_id)",
+                         "Item": {"booking_id": {"S": f"floor-{i}"}, "symptoms": {"S": "Hosta"}}}},
+                {"Put": {"TableName": "CapacityTable", "Item": {**led, "region_day": {"S": f"floor#{i}"}}}},
+                {"Update": {"TableName": "IdempotencyTable", "Key": {"id": {"S": f"floor-{i}"}},
+                            "UpdateExpression": "SET #s = :s", "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": {":s": {"S": "COMPLETED"}}}},
+            ]
+            t = time.perf_counter()
+            ddb.transact_write_items(TransactItems=items)
+            tx_times.append(time.perf_counter() - t)
+
+        # In-process: the booking function's own lambda_handler on the gateway's API Gateway v2
+        # event (what Lambda runs, without the local gateway's HTTP hop and worker pipe), with
+        # every AWS API call counted.
         import botocore.client
 
         from booking import app as booking_app
+        from devstack.gateway import LambdaContext, api_event
         calls: Counter = Counter()
         original = botocore.client.BaseClient._make_api_call
 
@@ -112,22 +138,24 @@ def run(args) -> str:
             calls[f"{self.meta.service_model.service_name}.{operation_name}"] += 1
             return original(self, operation_name, api_params)
 
+        def handler_call(day) -> int:
+            _, event = api_event("POST", "/bookings", token=token_inproc, json_body=_body(day, rnd),
+                                 headers={"Idempotency-Key": str(uuid.uuid4())})
+            out = booking_app.lambda_handler(event, LambdaContext("BookingFunction"))
+            return out["statusCode"]
+
+        token_inproc = issue("patient", "bench-patient-inproc")
         botocore.client.BaseClient._make_api_call = counting
         inproc, outcomes = [], Counter()
         try:
             offset = n // per_day + 1
             for i in range(5):
-                booking_app.book(request={"caller": "bench-warm", "key": str(uuid.uuid4()),
-                                          "body": _body(days[-1], rnd)})
+                handler_call(days[-1])
             calls.clear()
             for i in range(n):
-                body = _body(days[offset + i // per_day], rnd)
+                day = days[offset + i // per_day]
                 t = time.perf_counter()
-                try:
-                    booking_app.book(request={"caller": "bench-patient-inproc", "key": str(uuid.uuid4()), "body": body})
-                    outcomes["booked"] += 1
-                except Exception as e:  # a refusal is a result too; count it
-                    outcomes[type(e).__name__] += 1
+                outcomes[handler_call(day)] += 1
                 inproc.append(time.perf_counter() - t)
         finally:
             botocore.client.BaseClient._make_api_call = original
@@ -137,10 +165,13 @@ def run(args) -> str:
         os.environ.update(saved)
 
     rt50, rt99 = _pct(baseline, 0.5), _pct(baseline, 0.99)
+    tx50, tx99 = _pct(tx_times, 0.5), _pct(tx_times, 0.99)
     h50, h99 = _pct(http_times, 0.5), _pct(http_times, 0.99)
     i50, i99 = _pct(inproc, 0.5), _pct(inproc, 0.99)
+    floor50 = rt50 + tx50
     per_req = {k: v / n for k, v in sorted(calls.items())}
     ddb_calls = sum(v for k, v in per_req.items() if k.startswith("dynamodb."))
+    met = i99 <= 3 * rt50
     lines = [
         f"{n} sequential bookings per path on a fresh local stack (DynamoDB Local, in-memory), 12 doctors "
         f"08-20 per region-day, ~{per_day} bookings per region-day, random windows and addresses in Stockholm.",
@@ -148,21 +179,29 @@ def run(args) -> str:
         "| measure | p50 ms | p99 ms | p99 / GetItem p50 |",
         "|---|---:|---:|---:|",
         f"| bare DynamoDB GetItem (baseline, same run) | {rt50:.1f} | {rt99:.1f} | {rt99 / rt50:.1f} |",
-        f"| POST /bookings over HTTP (gateway, token, handler) | {h50:.1f} | {h99:.1f} | {h99 / rt50:.1f} |",
-        f"| booking domain call in-process (idempotency + check + transaction) | {i50:.1f} | {i99:.1f} | "
+        f"| bare TransactWriteItems shaped like a booking's (4 items, ~60-visit ledger) | {tx50:.1f} | {tx99:.1f} | "
+        f"{tx99 / rt50:.1f} |",
+        f"| booking function in-process (`lambda_handler`, API Gateway event) | {i50:.1f} | {i99:.1f} | "
         f"{i99 / rt50:.1f} |",
+        f"| POST /bookings over HTTP (local gateway, token, worker process, handler) | {h50:.1f} | {h99:.1f} | "
+        f"{h99 / rt50:.1f} |",
         "",
-        f"HTTP answers: {dict(statuses)}; in-process outcomes: {dict(outcomes)}.",
+        f"HTTP answers: {dict(statuses)}; in-process answers: {dict(outcomes)}.",
         "",
         f"AWS API calls per booking (in-process, counted): {ddb_calls:.2f} DynamoDB — "
-        + ", ".join(f"`{k}` {v:.2f}" for k, v in per_req.items()) + ".",
+        + ", ".join(f"`{k}` {v:.2f}" for k, v in per_req.items()) + ". "
+        "They run in two sequential stages: Powertools' INPROGRESS PutItem in parallel with the ledger "
+        "GetItem and the fee-history Query (only when the high-cost protection can change the fee), "
+        "then one TransactWriteItems (booking, note, ledger, idempotency record COMPLETED).",
         "",
-        f"Goal p99 <= 3 x one round trip: p99 (HTTP) is {h99 / rt50:.1f} x the GetItem p50 and "
-        f"{h99 / rt99:.1f} x the GetItem p99 — "
-        + ("met." if h99 <= 3 * rt50 else "not met: a booking needs "
-           f"{ddb_calls:.0f} sequential DynamoDB calls (idempotency record in, ledger read, one "
-           "transaction, idempotency record completed), so it cannot finish in 3 round trips; "
-           "the capacity check itself is a few ms of CPU."),
+        f"Floor of that design on this stack: GetItem p50 + transaction p50 = {floor50:.1f} ms; the booking "
+        f"function's p50 is {i50 / floor50:.2f} x that floor.",
+        "",
+        f"Goal p99 <= 3 x one round trip: the function's p99 is {i99 / rt50:.1f} x the GetItem p50 "
+        + ("— met." if met else
+           f"— not met. A booking cannot be one round trip: it must read the day before deciding and "
+           f"then write atomically, and on DynamoDB Local the transaction alone has p50 {tx50 / rt50:.1f} x "
+           f"and p99 {tx99 / rt50:.1f} x a GetItem's p50."),
     ]
     return "\n".join(lines) + "\n"
 

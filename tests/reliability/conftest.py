@@ -232,19 +232,15 @@ def world(api, stack) -> World:
 def call_inprocess(method: str, path: str, claims: dict | None = None, body=None, headers: dict | None = None,
                    query: str = ""):
     """Invoke the template's handler for one HTTP route in this process (as the gateway would)."""
-    from devstack import template as tpl
-    from devstack.gateway import http_event
+    from devstack.gateway import api_event
 
-    for route in tpl.routes():
-        m = route.pattern.match(path)
-        if m and route.method == method:
-            raw = json.dumps(body).encode() if body is not None else b""
-            hdrs = {"content-type": "application/json", **{k.lower(): v for k, v in (headers or {}).items()}}
-            event = http_event(route, method, path, query, hdrs, raw, m.groupdict(), claims, "127.0.0.1")
-            result = invoke_inprocess(route.function, event)
-            assert isinstance(result, dict), result
-            return result["statusCode"], json.loads(result.get("body") or "null")
-    raise AssertionError(f"no route {method} {path}")
+    try:
+        function_id, event = api_event(method, path, claims=claims, json_body=body, headers=headers, query=query)
+    except LookupError:
+        raise AssertionError(f"no route {method} {path}") from None
+    result = invoke_inprocess(function_id, event)
+    assert isinstance(result, dict), result
+    return result["statusCode"], json.loads(result.get("body") or "null")
 
 
 def invoke_inprocess(function_id: str, event: dict):

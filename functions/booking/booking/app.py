@@ -11,17 +11,17 @@ from datetime import date
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from aws_lambda_powertools.utilities.idempotency import (DynamoDBPersistenceLayer, IdempotencyConfig,
-                                                         idempotent_function)
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from booking import service
+from booking.idempotency import TransactionalStore
 from booking.privacy import router as privacy_router
 from booking.schemas import BookingRequest, CancelRequest, RescheduleRequest, ShiftRequest
 from homevisits.auth import Caller
 from homevisits.clock import default_clock
-from homevisits.errors import IdempotencyKeyRequired, InvalidRequest
+from homevisits.errors import DomainError, IdempotencyKeyRequired, InvalidRequest
 from homevisits.http import current_caller, json_response, make_resolver
 from homevisits.messaging import publish
 from homevisits.observability import get_logger
@@ -32,7 +32,8 @@ logger = get_logger("booking")
 app = make_resolver("booking")
 app.include_router(privacy_router)  # GET /me/access-log, POST /me/erasure
 
-idempotency_store = DynamoDBPersistenceLayer(table_name=table_name("IdempotencyTable"))
+# Powertools' DynamoDB layer; its COMPLETED record is written in the booking's own transaction.
+idempotency_store = TransactionalStore(table_name=table_name("IdempotencyTable"))
 idempotency_config = IdempotencyConfig(
     event_key_jmespath="[caller, key]",  # the caller's own key: two patients never collide
     payload_validation_jmespath="body",  # same key + another body -> 422 idempotency_key_reused
@@ -82,12 +83,31 @@ def availability(postal_code: Annotated[str, Query(max_length=10)],
 
 @idempotent_function(data_keyword_argument="request", persistence_store=idempotency_store,
                      config=idempotency_config)
-def book(*, request: dict) -> dict:
-    """The domain call behind POST /bookings, run at most once per (caller, Idempotency-Key)."""
-    caller = Caller(sub=request["caller"], role="patient")
-    result = service.create_booking(_ctx(), caller, BookingRequest.model_validate(request["body"]),
-                                    service.booking_id_for(request["caller"], request["key"]))
+def book(*, request: dict, prepared: tuple | None = None) -> dict:
+    """The domain call behind POST /bookings, run at most once per (caller, Idempotency-Key).
+
+    `prepared` (draft, reads), from `prepare()`, carries the validation and the reads already
+    started; without it (or when validation refused) the request is validated here."""
+    ctx = _ctx()
+    if prepared is None or prepared[0] is None:
+        caller = Caller(sub=request["caller"], role="patient")
+        result = service.create_booking(ctx, caller, BookingRequest.model_validate(request["body"]),
+                                        service.booking_id_for(request["caller"], request["key"]))
+    else:
+        result = service.finish_booking(ctx, prepared[0], prepared[1], idempotency=idempotency_store)
     return {"booking": result["booking"], "created": result["created"]}
+
+
+def prepare(caller: Caller, key: str, body: dict) -> tuple | None:
+    """Validate and start the ledger / fee-history reads before Powertools writes its record, so
+    both overlap that write. A refusal is left for `book` to raise inside the idempotent call (a
+    retry of a key that already succeeded still gets its stored answer)."""
+    try:
+        draft = service.prepare_booking(_ctx(), caller, BookingRequest.model_validate(body),
+                                        service.booking_id_for(caller.sub, key))
+    except (DomainError, ValidationError):
+        return None
+    return draft, service.start_reads(_ctx(), draft)
 
 
 @app.post("/bookings", summary="Book a window (header Idempotency-Key)")
@@ -96,7 +116,8 @@ def create_booking(body: Annotated[BookingRequest, Body()]):
     key = (app.current_event.headers or {}).get("idempotency-key", "").strip()
     if not key or len(key) > 200:
         raise IdempotencyKeyRequired("send an Idempotency-Key header (a fresh UUID per booking attempt)")
-    result = book(request={"caller": caller.sub, "key": key, "body": app.current_event.json_body})
+    raw = app.current_event.json_body
+    result = book(request={"caller": caller.sub, "key": key, "body": raw}, prepared=prepare(caller, key, raw))
     return json_response(201 if result["created"] else 200, result["booking"])
 
 

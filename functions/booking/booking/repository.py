@@ -27,8 +27,10 @@ def bookings_of(patient_sub: str) -> list[BookingModel]:
 COMMITTED, EXISTS, LOST_RACE = "committed", "exists", "lost_race"
 
 
-def commit_new_booking(booking: BookingModel, note: ClinicalNoteModel | None, ledger: CapacityModel) -> str:
-    """Booking (must not exist) + clinical note + ledger (version-checked) in one transaction.
+def commit_new_booking(booking: BookingModel, note: ClinicalNoteModel | None, ledger: CapacityModel,
+                       extra_updates=()) -> str:
+    """Booking (must not exist) + clinical note + ledger (version-checked) in one transaction, plus
+    `extra_updates` ((model instance, update actions) pairs, e.g. the idempotency record).
 
     Returns COMMITTED, EXISTS (the booking id is taken: an earlier attempt of the same request
     committed) or LOST_RACE (the ledger changed or the transaction collided: re-read and retry)."""
@@ -38,6 +40,8 @@ def commit_new_booking(booking: BookingModel, note: ClinicalNoteModel | None, le
             if note is not None:
                 tw.save(note, condition=ClinicalNoteModel.booking_id.does_not_exist())
             tw.save(ledger)
+            for item, actions in extra_updates:
+                tw.update(item, actions=actions)
         return COMMITTED
     except TransactWriteError as e:
         reasons = e.cancellation_reasons or []

@@ -14,6 +14,7 @@ held on the card yet) can be moved at any time.
 """
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Callable
@@ -130,12 +131,52 @@ def _phone(raw: str, country: str) -> str:
     return phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164)
 
 
-def create_booking(ctx: Context, caller: Caller, req, booking_id: str) -> dict:
-    """Book a window (req: schemas.BookingRequest). Returns {"booking": view, "created": bool}.
+@dataclass
+class Draft:
+    """A validated booking request: everything but what needs DynamoDB (the fee history, the day)."""
+    booking_id: str
+    caller_sub: str
+    req: object  # schemas.BookingRequest
+    region: Region
+    visit_type: object  # regions.VisitType
+    window: object  # availability.Window
+    postal_code: str
+    booker: object  # identity.PersonalNumber
+    treated: object
+    treated_key: str
+    phone: str
+    frikort: dict | None
+    rday: str
+    now: object  # datetime
 
-    Validates everything first (area, window, identity, age, phone, address, symptoms), quotes the
-    fee, then writes booking + clinical note + ledger in one transaction only if every accepted
-    visit of the region-day plus this one still fit (homevisits.capacity)."""
+
+@dataclass
+class Reads:
+    """The two reads a booking needs, started together (threads) so they cost one round trip; the
+    caller may start them before Powertools writes its idempotency record, overlapping that too."""
+    ledger: Future
+    fees_paid: Future | None  # None: the fee does not depend on the patient's history
+
+    def ledger_now(self) -> CapacityModel:
+        return self.ledger.result()
+
+    def paid(self) -> int:
+        return self.fees_paid.result() if self.fees_paid is not None else 0
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="booking-read")
+    return _pool
+
+
+def prepare_booking(ctx: Context, caller: Caller, req, booking_id: str) -> Draft:
+    """Validate a booking request (req: schemas.BookingRequest) without touching DynamoDB: area,
+    window, address, symptoms, identity, age, phone. Raises the first refusal."""
     cfg = ctx.config
     now = ctx.clock.now()
     region, code = cfg.region_for_postal_code(req.postal_code)
@@ -166,37 +207,70 @@ def create_booking(ctx: Context, caller: Caller, req, booking_id: str) -> dict:
     if treated.age_on(req.date) < min_age:
         raise PatientTooYoung(f"we see children from {min_age} year of age; for younger children call 1177")
     phone = _phone(req.patient.phone, region.country)
-
-    treated_key = patient_key(treated)
     frikort = req.frikort.model_dump(mode="json") if req.frikort else None
-    amount, currency, reason = fees.quote(cfg, region, vt.id, treated.birth_date, req.date, frikort,
-                                          treated_key, now)
+    return Draft(booking_id=booking_id, caller_sub=caller.sub, req=req, region=region, visit_type=vt, window=w,
+                 postal_code=code, booker=booker, treated=treated, treated_key=patient_key(treated), phone=phone,
+                 frikort=frikort, rday=region_day(region.id, req.date), now=now)
+
+
+def start_reads(ctx: Context, d: Draft) -> Reads:
+    """Start the region-day ledger read and (only when the fee can depend on it) the patient's
+    12-month fee history, in parallel."""
+    pool = _executor()
+    history = fees.history_matters(ctx.config, d.region, d.visit_type.id, d.treated.birth_date, d.req.date,
+                                   d.frikort)
+    return Reads(ledger=pool.submit(repository.read_ledger, d.rday),
+                 fees_paid=pool.submit(fees.paid_12m, d.treated_key, d.now) if history else None)
+
+
+def create_booking(ctx: Context, caller: Caller, req, booking_id: str) -> dict:
+    """Book a window (req: schemas.BookingRequest). Returns {"booking": view, "created": bool}.
+
+    Validates everything first (area, window, identity, age, phone, address, symptoms), quotes the
+    fee, then writes booking + clinical note + ledger in one transaction only if every accepted
+    visit of the region-day plus this one still fit (homevisits.capacity)."""
+    draft = prepare_booking(ctx, caller, req, booking_id)
+    return finish_booking(ctx, draft, start_reads(ctx, draft))
+
+
+def finish_booking(ctx: Context, d: Draft, reads: Reads, idempotency=None) -> dict:
+    """Quote the fee, check the day and commit (see create_booking).
+
+    `idempotency` (optional, booking.idempotency.TransactionalStore) adds the API's idempotency
+    record, marked completed with the answer, to the booking's transaction and is told when that
+    transaction committed: the record then needs no write of its own afterwards."""
+    cfg, req, region, vt, w = ctx.config, d.req, d.region, d.visit_type, d.window
+    booking_id, now = d.booking_id, d.now
+    amount, currency, reason = fees.quote(cfg, region, vt.id, d.treated.birth_date, req.date, d.frikort,
+                                          reads.paid())
     status = "confirmed" if amount == 0 else "held"
     hold_until = utc_iso(now + timedelta(minutes=int(cfg.booking["hold_minutes"]))) if status == "held" else None
-    rday = region_day(region.id, req.date)
     address = req.address.model_dump(mode="json")
-    address["postal_code"] = code
+    address["postal_code"] = d.postal_code
+    booker, treated = d.booker, d.treated
     b = BookingModel(
-        booking_id=booking_id, patient_sub=caller.sub, region=region.id, region_day=rday,
+        booking_id=booking_id, patient_sub=d.caller_sub, region=region.id, region_day=d.rday,
         date=req.date.isoformat(), window_start=w.start_local.strftime("%H:%M"), starts_at=utc_iso(w.start_utc),
         ends_at=utc_iso(w.end_utc), visit_type=vt.id, status=status, fee_amount=amount, fee_currency=currency,
         fee_reason=reason,
         patient={"personal_number": booker.digits, "country": booker.country, "name": req.patient.name,
-                 "phone": phone, "key": patient_key(booker)},
+                 "phone": d.phone, "key": patient_key(booker)},
         for_child=({"personal_number": treated.digits, "country": treated.country, "name": req.for_child.name,
-                    "key": treated_key} if req.for_child else None),
-        frikort=frikort, address=address, hold_expires_at=hold_until,
+                    "key": d.treated_key} if req.for_child else None),
+        frikort=d.frikort, address=address, hold_expires_at=hold_until,
         payment_status="none" if amount == 0 else "pending",
         created_at=utc_iso(now), updated_at=utc_iso(now))
     note = None
     if req.symptoms:
-        note = ClinicalNoteModel(booking_id=booking_id, patient_sub=caller.sub, symptoms=req.symptoms,
+        note = ClinicalNoteModel(booking_id=booking_id, patient_sub=d.caller_sub, symptoms=req.symptoms,
                                  expires_at=now + timedelta(days=int(cfg.retention["clinical_days"])))
     entry = lifecycle.ledger_visit(b, visit_type=vt)
     new_visit = capacity.visit_from_ledger(booking_id, entry)
+    result = {"booking": view(b), "created": True}
+    extra = idempotency.transaction_items(result) if idempotency is not None else ()
 
     for attempt in range(lifecycle.MAX_ATTEMPTS):
-        ledger = repository.read_ledger(rday)
+        ledger = reads.ledger_now() if attempt == 0 else repository.read_ledger(d.rday)
         if booking_id in (ledger.visits or {}):
             break  # an earlier attempt of this same request committed: answer it below
         plan = capacity.check(lifecycle.ledger_day(ledger, region, req.date, now), new_visit, ledger.routes)
@@ -204,19 +278,21 @@ def create_booking(ctx: Context, caller: Caller, req, booking_id: str) -> dict:
             raise WindowFull("this window is fully booked; please choose another")
         ledger.visits = {**(ledger.visits or {}), booking_id: entry}
         ledger.routes = plan.sequences()
-        outcome = repository.commit_new_booking(b, note, ledger)
+        outcome = repository.commit_new_booking(b, note, ledger, extra)
         if outcome == repository.COMMITTED:
+            if idempotency is not None and extra:
+                idempotency.completed_in_transaction()
             if status == "confirmed":
                 ctx.publish(SOURCE_BOOKING, "BookingConfirmed",
                             {"booking_id": booking_id, "region": region.id, "date": b.date})
-            return {"booking": view(b), "created": True}
+            return result
         if outcome == repository.EXISTS:
             break
         lifecycle.backoff(attempt)
     else:
         raise BusyTryAgain("many bookings are being made for this day right now; please try again")
     existing = repository.get_booking(booking_id)
-    if existing is None or existing.patient_sub != caller.sub:
+    if existing is None or existing.patient_sub != d.caller_sub:
         raise BusyTryAgain("please try again")
     return {"booking": view(existing), "created": False}
 

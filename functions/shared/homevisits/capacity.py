@@ -466,8 +466,9 @@ DEFAULT_BREAK = {"earliest": "11:00", "latest": "13:30", "minutes": 30}
 
 
 def _epoch(day, hhmm: str, tz) -> int:
-    from datetime import datetime
-    return int(datetime.combine(day, datetime.strptime(hhmm, "%H:%M").time(), tzinfo=tz).timestamp())
+    from datetime import datetime, time
+    h, m = hhmm.split(":")  # "HH:MM" (strptime costs ~50 us a call; a day has hundreds)
+    return int(datetime.combine(day, time(int(h), int(m)), tzinfo=tz).timestamp())
 
 
 def _iso_epoch(s: str) -> int:
