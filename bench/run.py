@@ -25,6 +25,8 @@ def benches(full: bool) -> list[tuple[str, list[str]]]:
         ("Booking path latency", ["bench.booking_latency"] + (["--requests", "400"] if full else [])),
         ("Dispatch: generated home-visit days vs VROOM", ["bench.homevisit_days", "--days", "9" if full else "6",
                                                           "--budget", "10"]),
+        ("Dispatch: a 500-visit region-day within 60 s", ["bench.homevisit_large", "--visits", "500",
+                                                          "--budget", "60"]),
         ("Dispatch: Solomon VRPTW vs PyVRP and VROOM", ["bench.solomon", "--budget", "10"] +
          (["--all"] if full else ["--sample", "12"])),
         ("Soak: concurrent patients, dispatchers and clinicians", ["bench.soak", "--seconds",

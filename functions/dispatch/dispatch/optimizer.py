@@ -55,6 +55,7 @@ explore differently (useful for a multi-start).
 """
 from __future__ import annotations
 
+import math
 import random
 import time
 from dataclasses import dataclass, field, replace
@@ -99,10 +100,26 @@ class SearchConfig:
     # visits close to a random seed visit, re-solve the partial plan with a greedy descent (the
     # local search re-inserts them), keep the result if it is better. Replaces the GLS phase.
     lns: bool = True
-    lns_min_removed: int = 5
-    lns_max_removed: int = 15
+    lns_min_removed: int = 3
+    lns_max_removed: int = 10
     lns_threshold: float = 0.0  # accept a worse plan within this fraction of the best (-> 0 at the end)
     lns_neighbors_ratio: float = 1.0  # ls_operator_neighbors_ratio in the re-insertion descents
+    # Sub-model ruin & recreate (``_solve_lns_sub``): each iteration re-plans only the routes around
+    # a random visit (2..lns_sub_routes of them + one unused vehicle) on a fresh small model.
+    lns_sub: bool = True
+    lns_sub_routes: int = 6
+    # "DESCENT": greedy descent from the ruined routes (the local search re-inserts the removed
+    # visits); or a first-solution strategy completing the ruined routes (ApplyLocksToAllVehicles).
+    lns_recreate: str = "DESCENT"
+    lns_sub_time_limit_s: float = 1.0
+    # Simulated-annealing acceptance in the sub-model LNS: temperature from lns_sa_t0 to lns_sa_tf
+    # times the mean objective per visit, decreasing geometrically over the LNS time (0 = greedy).
+    lns_sa_t0: float = 0.0
+    lns_route_elimination: float = 0.0  # probability of also removing the shortest chosen route
+    lns_sa_tf: float = 0.001
+    # Above this size (jobs x vehicles) the LNS starts from the first solution without the greedy
+    # descent over the whole model (on 275 visits x 81 nurses that descent alone took > 30 s).
+    lns_full_descent_max_size: int = 3000
     # Operators switched off in the re-insertion descents: the insertion-LNS / chain / subtrip ones
     # cost ~70 % of a descent (0.49 -> 0.15 s per iteration on R109) for little gain.
     lns_disabled_operators: tuple[str, ...] = (
@@ -180,11 +197,16 @@ def _travel(m: _Model, a: int, b: int) -> int:
     return m.problem.durations[la][lb]
 
 
-def _horizon(problem: Problem) -> int:
+def _max_arc(problem: Problem) -> int:
+    return max((max(r) for r in problem.durations if r), default=0)
+
+
+def _horizon(problem: Problem, max_arc: int | None = None) -> int:
     ends = [v.time_window[1] for v in problem.vehicles]
     ends += [w[1] for j in problem.jobs for w in j.time_windows]
     finite = [e for e in ends if e < UNBOUNDED_END]
-    max_arc = max((max(r) for r in problem.durations if r), default=0)
+    if max_arc is None:
+        max_arc = _max_arc(problem)
     bound = sum(j.service + j.video_call_seconds for j in problem.jobs)
     bound += (len(problem.jobs) + 1) * max_arc
     bound += sum(b.service for v in problem.vehicles for b in v.breaks)
@@ -209,8 +231,14 @@ def _windows_domain(cumul, windows, lo, hi):
         reach = max(reach, b)
 
 
-def _build(problem: Problem, cfg: SearchConfig, seed: int) -> _Model:
-    problem.validate()
+def _build(problem: Problem, cfg: SearchConfig, seed: int, *, validate: bool = True,
+           max_arc: int | None = None) -> _Model:
+    """The routing model of ``problem``. ``validate=False`` and a precomputed ``max_arc`` (largest
+    matrix entry) skip the O(matrix) passes for the LNS sub-models (the matrix is the big one)."""
+    if validate:
+        problem.validate()
+    if max_arc is None:
+        max_arc = _max_arc(problem)
     locked_ids = {jid for seq in problem.locked.values() for jid in seq}
     jobs: list[Job] = []
     unservable: list[int] = []
@@ -261,13 +289,12 @@ def _build(problem: Problem, cfg: SearchConfig, seed: int) -> _Model:
     time_cb = routing.RegisterTransitMatrix(time_m)
     routing.SetArcCostEvaluatorOfAllVehicles(travel_cb)
 
-    horizon = _horizon(problem)
+    horizon = _horizon(problem, max_arc)
     routing.AddDimension(time_cb, horizon, horizon, False, "time")
     time_dim = routing.GetDimensionOrDie("time")
     m.time_dim = time_dim
 
     # Job windows, skills, priorities.
-    max_arc = max((max(r) for r in dur if r), default=0)
     big = 2 * max_arc + problem.reassignment_cost + 1
     for node, j in enumerate(jobs):
         idx = manager.NodeToIndex(node)
@@ -527,6 +554,10 @@ def solve(problem: Problem, time_limit_s: float = 10.0, seed: int = 0, *,
     metaheuristic for the remaining time.
     """
     t0 = time.monotonic()
+    if not solution_limit:
+        # keep a little of the wall-clock budget for what follows the last search (extraction,
+        # the caller's own work): 1 %, at most 0.5 s
+        time_limit_s = max(0.05, time_limit_s - min(0.5, 0.01 * time_limit_s))
     problem.validate()
     comps = _components(problem)
     if len(comps) <= 1:
@@ -690,12 +721,17 @@ def _solve_lns(problem: Problem, cfg: SearchConfig, seed: int, deadline: float,
         obj, routes, sol = best
     else:
         left = deadline - time.monotonic()
-        m, a = _run(problem, cfg, seed, gd, max(0.05, left), None, start)
+        big_model = len(problem.jobs) * len(problem.vehicles) > cfg.lns_full_descent_max_size
+        first_only = cfg.lns_sub and big_model
+        m, a = _run(problem, cfg, seed, gd, max(0.05, left), 1 if first_only else None, start)
         if a is None:
             return None
         obj, routes, sol = a.ObjectiveValue(), _job_routes(m, a), _extract(m, a)
         if best is not None and best[0] < obj:
             obj, routes, sol = best
+    n_calls = sum(1 for j in problem.jobs if j.video_call_seconds > 0)
+    if cfg.lns_sub and (problem.remote_doctors is None or n_calls <= problem.remote_doctors):
+        return _solve_lns_sub(problem, cfg, seed, deadline, sol)
     status = "lns"
     m = _build(problem, cfg, seed)
     routing = m.routing
@@ -740,6 +776,183 @@ def _solve_lns(problem: Problem, cfg: SearchConfig, seed: int, deadline: float,
         elif o < cur_obj or o <= obj * (1 + cfg.lns_threshold * (1 - (now - t_start) / span)):
             cur_obj, cur_routes = o, _job_routes(m, a)
     return replace(sol, status=status)
+
+
+def _route_cost(problem: Problem, v, seq: list[int], jobs: dict, prev_vehicle: dict) -> int:
+    """Travel of one route (start -> jobs -> end) + its reassignment costs: the model's objective."""
+    D = problem.durations
+    loc, c = v.start, 0
+    for jid in seq:
+        jl = jobs[jid].location
+        if loc is not None:
+            c += D[loc][jl]
+        loc = jl
+        pv = prev_vehicle.get(jid)
+        if pv is not None and pv != v.id:
+            c += problem.reassignment_cost
+    if loc is not None and v.end is not None:
+        c += D[loc][v.end]
+    return c
+
+
+def _solve_lns_sub(problem: Problem, cfg: SearchConfig, seed: int, deadline: float, sol: Solution
+                   ) -> Solution:
+    """Ruin & recreate on small sub-models: pick a random visit, the routes of its nearest visits
+    (2..``lns_sub_routes``) plus one unused vehicle, remove ``lns_min_removed``..``lns_max_removed``
+    visits nearest to it from those routes, and re-plan only those vehicles and their visits (and
+    the nearest unassigned ones) on a fresh model: re-insertion heuristic from the ruined routes,
+    then a greedy descent. Kept if the routes' objective (travel + reassignment + penalties of
+    unassigned visits) improves. Routes do not interact outside a remote-doctor limit, so each
+    sub-plan's routes (with their times) replace the old ones as they are."""
+    vid_pos = {v.id: k for k, v in enumerate(problem.vehicles)}
+    jobs = problem.job_by_id()
+    locked = {jid for seq in problem.locked.values() for jid in seq}
+    prev_vehicle = {jid: vid for vid, seq in problem.previous_routes.items() for jid in seq}
+    max_arc = _max_arc(problem)
+    big = 2 * max_arc + problem.reassignment_cost + 1
+    D = problem.durations
+    route_objs = {r.vehicle: r for r in sol.routes}
+    routes = {v.id: [st.id for st in route_objs[v.id].steps if st.type == "job"] if v.id in route_objs else []
+              for v in problem.vehicles}
+    unservable = set()
+    for j in problem.jobs:
+        if not _job_allowed_vehicles(problem, j) and j.id not in locked:
+            unservable.add(j.id)
+        elif j.video_call_seconds > 0 and problem.remote_doctors == 0 and j.id not in locked:
+            unservable.add(j.id)
+    unassigned = {jid for jid in sol.unassigned if jid not in unservable}
+    route_of = {jid: vid for vid, seq in routes.items() for jid in seq}
+    free = [j.id for j in problem.jobs if j.id not in locked and j.id not in unservable]
+    # Nearest other visits of each visit (symmetrised), computed once.
+    near = {}
+    for a in free:
+        la = jobs[a].location
+        near[a] = sorted((b for b in free if b != a),
+                         key=lambda b: min(D[la][jobs[b].location], D[jobs[b].location][la]))
+    rng = random.Random(seed)
+    recreate = cfg.lns_recreate if cfg.lns_recreate != "DESCENT" else "LOCAL_CHEAPEST_INSERTION"
+    gd = replace(cfg, first_solution=recreate, metaheuristic="GREEDY_DESCENT",
+                 disabled_operators=tuple(cfg.disabled_operators) + tuple(cfg.lns_disabled_operators))
+    params = _search_parameters(gd, 1.0, None)
+    n_iter = n_acc = 0
+    t_lns = time.monotonic()
+    span = max(1e-3, deadline - t_lns)
+    cur_cost = sum(_route_cost(problem, problem.vehicles[vid_pos[vid]], seq, jobs, prev_vehicle)
+                   for vid, seq in routes.items()) + sum(big * (1 + 101 * jobs[j].priority) for j in unassigned)
+    best_cost, best_state = cur_cost, (dict(routes), dict(route_objs), set(unassigned))
+    per_visit = cur_cost / max(1, len(route_of))
+    t0, tf = cfg.lns_sa_t0 * per_visit, cfg.lns_sa_tf * per_visit
+    while True:
+        left = deadline - time.monotonic()
+        if left < 0.05:
+            break
+        served = [j for j in route_of if j not in locked]
+        pool = served + list(unassigned)
+        if not pool:
+            break
+        s0 = rng.choice(list(unassigned)) if unassigned and rng.random() < 0.5 else rng.choice(pool)
+        n_routes = rng.randint(min(2, cfg.lns_sub_routes), cfg.lns_sub_routes)
+        chosen: list[int] = []
+        if s0 in route_of:
+            chosen.append(route_of[s0])
+        for b in near[s0]:
+            if len(chosen) >= n_routes:
+                break
+            vb = route_of.get(b)
+            if vb is not None and vb not in chosen:
+                chosen.append(vb)
+        unused = [v.id for v in problem.vehicles if not routes[v.id]]
+        drop = None  # route elimination: its visits must go to the other chosen routes
+        if len(chosen) > 1 and rng.random() < cfg.lns_route_elimination:
+            cands = [vid for vid in chosen if not any(j in locked for j in routes[vid])]
+            if cands:
+                drop = min(cands, key=lambda vid: (len(routes[vid]), rng.random()))
+        if unused and drop is None:
+            chosen.append(rng.choice(unused))
+        chosen_set = set(chosen)
+        k = rng.randint(cfg.lns_min_removed, cfg.lns_max_removed)
+        removed = {s0} if s0 in route_of else set()
+        if drop is not None:
+            removed |= set(routes[drop])
+            k += len(routes[drop])
+        for b in near[s0]:
+            if len(removed) >= k:
+                break
+            if route_of.get(b) in chosen_set and b not in locked:
+                removed.add(b)
+        extra = [b for b in near[s0] if b in unassigned][:5] if unassigned else []
+        if s0 in unassigned:
+            extra = [s0] + extra[:4]
+        sub_jobs = [jid for vid in chosen for jid in routes[vid]] + extra
+        kept = [vid for vid in chosen if vid != drop]
+        sub = Problem(
+            vehicles=tuple(problem.vehicles[vid_pos[vid]] for vid in kept),
+            jobs=tuple(jobs[j] for j in sub_jobs),
+            durations=D,
+            remote_doctors=problem.remote_doctors,
+            locked={vid: problem.locked[vid] for vid in kept if vid in problem.locked},
+            previous_routes=problem.previous_routes,
+            reassignment_cost=problem.reassignment_cost,
+        )
+        old_cost = sum(_route_cost(problem, problem.vehicles[vid_pos[vid]], routes[vid], jobs, prev_vehicle)
+                       for vid in chosen) + sum(big * (1 + 101 * jobs[j].priority) for j in extra)
+        m = _build(sub, cfg, 0, validate=False, max_arc=max_arc)
+        routing = m.routing
+        params.time_limit.FromMilliseconds(max(1, int(min(left, cfg.lns_sub_time_limit_s) * 1000)))
+        routing.CloseModelWithParameters(params)
+        part = [[m.job_index[j] for j in routes[vid] if j not in removed] for vid in kept]
+        n_iter += 1
+        if cfg.lns_recreate == "DESCENT":
+            init = routing.ReadAssignmentFromRoutes(part, True)
+            a = routing.SolveFromAssignmentWithParameters(init, params) if init is not None else None
+        else:
+            if not routing.ApplyLocksToAllVehicles(part, False):
+                continue
+            a = routing.SolveWithParameters(params)
+        if a is None:
+            continue
+        new = _job_routes(m, a)
+        new_un = [j for j in sub_jobs if all(j not in seq for seq in new.values())]
+        new_cost = sum(_route_cost(problem, problem.vehicles[vid_pos[vid]], seq, jobs, prev_vehicle)
+                       for vid, seq in new.items()) + sum(big * (1 + 101 * jobs[j].priority) for j in new_un)
+        delta = new_cost - old_cost
+        if delta >= 0:
+            if t0 <= 0 or delta == 0:
+                continue
+            temp = t0 * (tf / t0) ** min(1.0, (time.monotonic() - t_lns) / span) if tf > 0 else t0
+            if delta > -temp * math.log(max(1e-12, rng.random())):
+                continue
+        n_acc += 1
+        s = _extract(m, a)
+        for vid in chosen:
+            route_objs.pop(vid, None)
+            for j in routes[vid]:
+                route_of.pop(j, None)
+        for r in s.routes:
+            route_objs[r.vehicle] = r
+        for vid in chosen:
+            routes[vid] = new.get(vid, [])
+            for j in routes[vid]:
+                route_of[j] = vid
+        unassigned = (unassigned - set(sub_jobs)) | set(new_un)
+        cur_cost += delta
+        if cur_cost < best_cost:
+            best_cost, best_state = cur_cost, (dict(routes), dict(route_objs), set(unassigned))
+    routes, route_objs, unassigned = best_state
+    # The whole plan from the per-route pieces.
+    out_routes = tuple(route_objs[v.id] for v in problem.vehicles if routes[v.id])
+    travel = wait = service = reassign = 0
+    for r in out_routes:
+        v = problem.vehicles[vid_pos[r.vehicle]]
+        seq = routes[r.vehicle]
+        c = _route_cost(problem, v, seq, jobs, {})
+        travel += c
+        reassign += _route_cost(problem, v, seq, jobs, prev_vehicle) - c
+        service += sum(jobs[j].service for j in seq)
+        wait += sum(st.waiting_time for st in r.steps)
+    un = tuple(sorted(unservable | unassigned))
+    return Solution(out_routes, un, travel + reassign, travel, service, wait,
+                    status=f"lns-sub:{n_acc}/{n_iter}/{time.monotonic() - t_lns:.1f}s")
 
 
 def _extract(m: _Model, assignment) -> Solution:

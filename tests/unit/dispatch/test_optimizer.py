@@ -245,3 +245,52 @@ def test_break_before_first_visit_leaves_time_to_drive(mk):
     steps = sol.routes[0].steps
     assert [s.type for s in steps] == ["start", "break", "job", "end"]
     assert steps[0].arrival + p.durations[0][5] + 30 * MIN <= steps[2].arrival
+
+
+def test_sub_model_lns_repairs_a_bad_route(mk):
+    # Start from one route zigzagging along the line (5, 1, 4, 2, 3): the sub-model ruin & recreate
+    # must reach the straight sweep 1..5 (0 -> 5 -> 0 = 100 min of driving, the optimum on a line).
+    import time
+
+    from dispatch.optimizer import DEFAULT_CONFIG, _solve_lns_sub
+
+    jobs = [Job(i, i, 30 * MIN, ((8 * H, 16 * H),)) for i in range(1, 6)]
+    p = mk(jobs, [Vehicle(1, 0, 0, (8 * H, 18 * H)), Vehicle(2, 0, 0, (8 * H, 18 * H))])
+    bad = solve(p, 5.0, solution_limit=1, initial_routes={1: [5, 1, 4, 2, 3], 2: []})
+    assert route_jobs(bad) == {1: [5, 1, 4, 2, 3]}
+    assert bad.duration > 100 * MIN
+    sol = _solve_lns_sub(p, DEFAULT_CONFIG, 0, time.monotonic() + 1.0, bad)
+    feasible(p, sol, require_all=True)
+    assert sol.duration == 100 * MIN
+    assert sol.cost == sol.duration
+
+
+def _stability_day(seed: int) -> Problem:
+    """Like _random_problem, without the remote-doctor limit (so the time-limited solve runs the
+    sub-model LNS), with a previous plan and a reassignment cost."""
+    p = _random_problem(seed)
+    rng = random.Random(seed)
+    prev: dict[int, list[int]] = {}
+    for j in p.jobs:
+        fit = [v.id for v in p.vehicles if j.skills <= v.skills]
+        prev.setdefault(rng.choice(fit), []).append(j.id)
+    prev = {v: tuple(s) for v, s in prev.items()}
+    return Problem(p.vehicles, p.jobs, p.durations, locked=p.locked, previous_routes=prev,
+                   reassignment_cost=20 * MIN)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_time_limited_solve_keeps_locks_breaks_skills_and_counts_reassignments(seed):
+    p = _stability_day(seed)
+    sol = solve(p, TL)
+    feasible(p, sol)
+    got = route_jobs(sol)
+    for vid, seq in p.locked.items():
+        assert got[vid][:len(seq)] == list(seq)
+    jobs = p.job_by_id()
+    vehicles = p.vehicle_by_id()
+    for vid, seq in got.items():
+        assert all(jobs[j].skills <= vehicles[vid].skills for j in seq)
+    prev_vehicle = {j: v for v, seq in p.previous_routes.items() for j in seq}
+    moved = sum(1 for vid, seq in got.items() for j in seq if prev_vehicle.get(j, vid) != vid)
+    assert sol.cost == sol.duration + moved * p.reassignment_cost
