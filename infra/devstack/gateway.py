@@ -314,6 +314,7 @@ class StreamPoller:
 
     def _run(self):
         while True:
+            self.router.streams_on.wait()  # paused by POST /_local/streams {"paused": true}
             try:
                 self.poll_once()
             except Exception:
@@ -325,6 +326,8 @@ class StreamPoller:
 class Router:
     def __init__(self, template: dict | None = None, streams: bool = True):
         self.template = template or tpl.load()
+        self.streams_on = threading.Event()
+        self.streams_on.set()
         consumers = tpl.queue_consumers(self.template)
         self.queues: dict[str, LocalQueue] = {}
         for qid, res in tpl.resources("AWS::SQS::Queue", self.template).items():
@@ -385,6 +388,9 @@ class Gateway(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle's algorithm the body waits for the
+    # client's delayed ACK (~40 ms on Linux loopback) on every keep-alive request. TCP_NODELAY.
+    disable_nagle_algorithm = True
     server: Gateway
 
     def log_message(self, fmt, *args):  # request lines only, never bodies
@@ -472,6 +478,13 @@ class _Handler(BaseHTTPRequestHandler):
             sent = router.queues[qid].send(data["MessageBody"], data.get("MessageGroupId"),
                                            data.get("MessageDeduplicationId"))
             return self._json(200, {"sent": sent})
+        if path == "/_local/streams":
+            # {"paused": true} holds the DynamoDB-stream consumers (re-planning) back, e.g. while a
+            # bench measures one path alone on a small machine; {"paused": false} resumes them
+            # (nothing is lost: the pollers continue from their last sequence numbers).
+            if "paused" in data:
+                (router.streams_on.clear if data["paused"] else router.streams_on.set)()
+            return self._json(200, {"paused": not router.streams_on.is_set()})
         if path == "/_local/drain":
             ok = router.drain(float(data.get("timeout_s", 120)))
             return self._json(200 if ok else 504, {"drained": ok, "dead_letters": router.dead_letters()})

@@ -102,3 +102,16 @@ def test_make_up_and_down_leave_no_process_behind(tmp_path):
     for pid in pids.values():
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_stream_consumers_can_be_held_back_and_resumed(api):
+    """POST /_local/streams pauses the DynamoDB-stream pollers (benches measure one path alone) and
+    resumes them; a drain afterwards still empties every queue."""
+    r = api.http.post(api.base + "/_local/streams", json={"paused": True}, timeout=10)
+    try:
+        assert r.json() == {"paused": True}
+        assert api.http.post(api.base + "/_local/streams", json={}, timeout=10).json() == {"paused": True}
+    finally:
+        r = api.http.post(api.base + "/_local/streams", json={"paused": False}, timeout=10)
+    assert r.json() == {"paused": False}
+    assert api.drain()["drained"] is True
