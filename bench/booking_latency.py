@@ -182,22 +182,21 @@ def run(args) -> str:
     floor50 = rt50 + tx50
     per_req = {k: v / n for k, v in sorted(calls.items())}  # the last phase's calls (n bookings)
     ddb_calls = sum(v for k, v in per_req.items() if k.startswith("dynamodb."))
-    met = i99 <= 3 * rt50
     lines = [
         f"{n} sequential bookings per path on a fresh local stack (DynamoDB Local, in-memory), 12 doctors "
         f"08-20 per region-day, ~{per_day} bookings per region-day, random windows and addresses in Stockholm.",
         "",
-        "| measure | p50 ms | p99 ms | p99 / GetItem p50 |",
-        "|---|---:|---:|---:|",
-        f"| bare DynamoDB GetItem (baseline, same run) | {rt50:.1f} | {rt99:.1f} | {rt99 / rt50:.1f} |",
+        "| measure | p50 ms | p99 ms | p99 / GetItem p50 | p99 / GetItem p99 |",
+        "|---|---:|---:|---:|---:|",
+        f"| bare DynamoDB GetItem (baseline, same run) | {rt50:.1f} | {rt99:.1f} | {rt99 / rt50:.1f} | 1.0 |",
         f"| bare TransactWriteItems shaped like a booking's (4 items, ~60-visit ledger) | {tx50:.1f} | {tx99:.1f} | "
-        f"{tx99 / rt50:.1f} |",
+        f"{tx99 / rt50:.1f} | {tx99 / rt99:.1f} |",
         f"| booking function in-process (`lambda_handler`, API Gateway event), re-planning paused | {i50:.1f} | "
-        f"{i99:.1f} | {i99 / rt50:.1f} |",
+        f"{i99:.1f} | {i99 / rt50:.1f} | {i99 / rt99:.1f} |",
         f"| the same, with every booking re-planning its day on the same 2 cores (as the stack runs) | {r50:.1f} | "
-        f"{r99:.1f} | {r99 / rt50:.1f} |",
+        f"{r99:.1f} | {r99 / rt50:.1f} | {r99 / rt99:.1f} |",
         f"| POST /bookings over HTTP (local gateway, token, worker process, handler) | {h50:.1f} | {h99:.1f} | "
-        f"{h99 / rt50:.1f} |",
+        f"{h99 / rt50:.1f} | {h99 / rt99:.1f} |",
         "",
         f"HTTP answers: {dict(statuses)}; in-process answers: {dict(outcomes)}.",
         "",
@@ -210,11 +209,13 @@ def run(args) -> str:
         f"Floor of that design on this stack: GetItem p50 + transaction p50 = {floor50:.1f} ms; the booking "
         f"function's p50 is {i50 / floor50:.2f} x that floor.",
         "",
-        f"Goal p99 <= 3 x one round trip: the function's p99 is {i99 / rt50:.1f} x the GetItem p50 "
-        + ("— met." if met else
-           f"— not met. A booking cannot be one round trip: it must read the day before deciding and "
-           f"then write atomically, and on DynamoDB Local the transaction alone has p50 {tx50 / rt50:.1f} x "
-           f"and p99 {tx99 / rt50:.1f} x a GetItem's p50."),
+        "Goal p99 <= 3 x one round trip, read two ways (the booking function alone, re-planning paused): "
+        f"against the GetItem's p99 (tail against tail) it is {i99 / rt99:.1f} x — "
+        + ("met" if i99 <= 3 * rt99 else "not met")
+        + f"; against the GetItem's p50 it is {i99 / rt50:.1f} x — " + ("met." if i99 <= 3 * rt50 else
+            f"not met, and not reachable on this stack: a booking must read the day before deciding and then "
+            f"write atomically, and DynamoDB Local's transaction alone has p99 {tx99 / rt50:.1f} x the GetItem "
+            f"p50 (the GetItem's own p99 is {rt99 / rt50:.1f} x its p50)."),
     ]
     return "\n".join(lines) + "\n"
 
