@@ -76,9 +76,14 @@ def service_area(postal_code: Annotated[str, Path(max_length=16)]):
 @app.get("/availability", summary="The day's 2-hour windows and whether each can still be booked")
 def availability(postal_code: Annotated[str, Query(max_length=10)],
                  date: Annotated[str, Query(max_length=10)],
-                 visit_type: Annotated[str, Query(max_length=20)] = "doctor"):
+                 visit_type: Annotated[str, Query(max_length=20)] = "doctor",
+                 lat: Annotated[float | None, Query(ge=-90, le=90, description="the address, for an exact answer")] = None,
+                 lon: Annotated[float | None, Query(ge=-180, le=180)] = None):
     current_caller(app)
-    return service.day_availability(_ctx(), postal_code, _date(date), visit_type)
+    if (lat is None) != (lon is None):
+        raise InvalidRequest("send both lat and lon, or neither", code="invalid_location")
+    point = (lat, lon) if lat is not None else None
+    return service.day_availability(_ctx(), postal_code, _date(date), visit_type, point)
 
 
 @idempotent_function(data_keyword_argument="request", persistence_store=idempotency_store,

@@ -90,11 +90,16 @@ def _candidate(region: Region, visit_type, w, lat: float, lon: float, vid: str) 
 
 # ---- service areas and availability
 
-def day_availability(ctx: Context, postal_code: str, day: date, visit_type: str) -> dict:
-    """The day's windows with `available`: time allows it and a visit at the region's centre still
-    fits the clinicians' day (the address is not known yet; the booking re-checks with it)."""
+def day_availability(ctx: Context, postal_code: str, day: date, visit_type: str,
+                     point: tuple[float, float] | None = None) -> dict:
+    """The day's windows with `available`: time allows it and a visit still fits the clinicians'
+    day — at `point` (the patient's address, lat/lon) when given, else at the region's centre (the
+    booking re-checks with the address either way)."""
     region, _ = ctx.config.region_for_postal_code(postal_code)
     vt = ctx.config.visit_type(visit_type)
+    if point is not None and not region.contains(*point):
+        raise AddressOutsideRegion(f"the address is outside {region.name}")
+    where = point or region.center
     now = ctx.clock.now()
     windows = availability.day_windows(region, day, now)
     out = []
@@ -107,12 +112,13 @@ def day_availability(ctx: Context, postal_code: str, day: date, visit_type: str)
                 day_state = (ledger, lifecycle.ledger_day(ledger, region, day, now)) if ledger else (None, None)
             ledger, d = day_state
             if ledger is not None and ledger.shifts:
-                probe = _candidate(region, vt, w, region.center[0], region.center[1], "~probe")
+                probe = _candidate(region, vt, w, where[0], where[1], "~probe")
                 free = capacity.check(d, probe, ledger.routes, allow_rebuild=False) is not None
         out.append({"start": w.start_local.strftime("%H:%M"), "end": w.end_local.strftime("%H:%M"),
                     "available": free})
     return {"region": region.id, "date": day.isoformat(), "visit_type": vt.id, "status": region.status,
-            "time_zone": region.time_zone, "windows": out}
+            "time_zone": region.time_zone, "checked_at": "address" if point is not None else "region_centre",
+            "windows": out}
 
 
 # ---- booking

@@ -41,6 +41,30 @@ def test_availability_tells_the_truth_about_shifts(hv):
     assert not any(nurse.values())
 
 
+def test_availability_at_the_patients_address_counts_the_drive(hv):
+    """A doctor 13-16 based in central Stockholm: the 12 and 14 windows are open at the centre, but
+    not for an address in Norrtälje (~100 min away: no window can be reached and left in time)."""
+    day = hv.local_day(16)
+    _, tok = hv.patient()
+    hv.put_shift("stockholm", day, f"doc-{uuid.uuid4().hex[:6]}", start="13:00", end="16:00")
+    q = f"/availability?postal_code=11122&date={day}&visit_type=doctor"
+    centre = hv.api.get(q, tok).json()
+    assert centre["checked_at"] == "region_centre"
+    assert [w["start"] for w in centre["windows"] if w["available"]] == ["12:00", "14:00"]
+    near = hv.api.get(q + f"&lat={hv.STOCKHOLM['lat'] + 0.01}&lon={hv.STOCKHOLM['lon']}", tok).json()
+    assert near["checked_at"] == "address"
+    assert [w["start"] for w in near["windows"] if w["available"]] == ["12:00", "14:00"]
+    far = hv.api.get(q + "&lat=59.758&lon=18.705", tok).json()
+    assert not any(w["available"] for w in far["windows"]), far
+    # ... and the booking agrees with what availability said
+    r = hv.book(tok, hv.body(day, "14:00", address={"street": "Storgatan 1", "city": "Norrtälje",
+                                                     "lat": 59.758, "lon": 18.705}))
+    assert r.status_code == 409 and r.json()["error"]["code"] == "window_full", r.text
+    for bad in ("&lat=59.3", "&lat=55.6&lon=13.0"):  # half a point; a point in another region
+        r = hv.api.get(q + bad, tok)
+        assert r.status_code in (400, 422) and r.json()["error"]["code"] in ("invalid_location", "address_outside_region")
+
+
 def test_windows_that_have_started_are_not_available_today(hv):
     day = hv.local_day(0)
     hv.put_shift("stockholm", day, f"doc-{uuid.uuid4().hex[:6]}", start="08:00", end="20:00")
