@@ -32,6 +32,7 @@ class Plan:
     trigger: str = "replan"
     solver: dict = field(default_factory=dict)
     version: int | None = None  # the stored item's version (None before it is stored)
+    announce: dict | None = None  # the PlanChanged detail still to publish (see PlanModel.announce)
 
     @property
     def region_day(self) -> str:

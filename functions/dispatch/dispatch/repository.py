@@ -86,7 +86,7 @@ def _plan_from_item(item: PlanModel) -> Plan:
     return Plan(region=item.region, date=item.date, routes=item.routes or [], unassigned=item.unassigned or [],
                 kpis=item.kpis or {}, computed_at=item.computed_at, input_version=item.input_version,
                 input_hash=item.input_hash, trigger=item.trigger or "replan", solver=item.solver or {},
-                version=item.version)
+                version=item.version, announce=item.announce)
 
 
 def get_plan(region: str, day: date | str) -> Plan | None:
@@ -101,7 +101,8 @@ def save_plan(plan: Plan, expected_version: int | None) -> Plan:
     was computed from inputs no newer than this plan's. Raises StalePlan otherwise."""
     item = PlanModel(plan.region_day, region=plan.region, date=plan.date, input_version=plan.input_version,
                      input_hash=plan.input_hash, routes=plan.routes, unassigned=plan.unassigned, kpis=plan.kpis,
-                     computed_at=plan.computed_at, trigger=plan.trigger, solver=plan.solver)
+                     computed_at=plan.computed_at, trigger=plan.trigger, solver=plan.solver,
+                     announce=plan.announce)
     condition = None
     if expected_version is not None:
         item.version = expected_version  # PynamoDB then conditions the write on it and stores +1
@@ -114,6 +115,20 @@ def save_plan(plan: Plan, expected_version: int | None) -> Plan:
         raise
     plan.version = item.version
     return plan
+
+
+def mark_announced(plan: Plan) -> bool:
+    """Forget the plan's pending PlanChanged (it reached the bus). False when the stored plan is no
+    longer this version (a newer plan carries its own announcement)."""
+    try:  # the table connection: Model.update would bump the version (the plan itself is unchanged)
+        PlanModel._get_connection().update_item(plan.region_day, actions=[PlanModel.announce.remove()],
+                                                condition=PlanModel.version == plan.version)
+    except UpdateError as err:
+        if _conditional_failure(err):
+            return False
+        raise
+    plan.announce = None
+    return True
 
 
 def _conditional_failure(err) -> bool:

@@ -115,8 +115,11 @@ def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "re
         if not force and previous is not None and previous.input_hash == inputs.input_hash \
                 and not behind_the_clock(previous, now):
             # Nothing to solve; still make the bookings' ETAs agree with the stored plan (a slower
-            # run's ETA writes may have landed after a newer plan's).
+            # run's ETA writes may have landed after a newer plan's), and publish its PlanChanged
+            # if the run that stored it died before it could.
             _copy_etas(previous, {v.booking_id: v for v in inputs.visits})
+            if previous.announce is not None:
+                _announce(previous)
             return ReplanResult(previous, stored=False, skipped=True, changed=[])
         built = build_problem(inputs, config.visit_types, travel=provider_for(region),
                               previous_routes=previous_routes(previous), now=now)
@@ -129,6 +132,8 @@ def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "re
                                   input_version=inputs.input_version, input_hash=inputs.input_hash,
                                   trigger=trigger, late_risk_minutes=int(os.environ.get("LATE_RISK_MINUTES", "15")))
         plan.solver["time_limit_s"] = time_limit_s
+        changed = changed_clinicians(previous.routes if previous else None, plan.routes)
+        plan.announce = {"clinicians": changed}
         try:
             repository.save_plan(plan, previous.version if previous else None)
         except repository.StalePlan:
@@ -138,14 +143,21 @@ def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "re
                 return ReplanResult(latest, stored=False)
             continue
         _copy_etas(plan, built.visits)
-        changed = changed_clinicians(previous.routes if previous else None, plan.routes)
-        messaging.publish(messaging.SOURCE_DISPATCH, "PlanChanged",
-                          {"region_day": plan.region_day, "version": plan.version, "clinicians": changed})
+        _announce(plan)
         logger.info("plan stored", extra={"region_day": plan.region_day, "version": plan.version,
                                           "served": plan.kpis.get("visits_served"),
                                           "unassigned": plan.kpis.get("visits_unassigned")})
         return ReplanResult(plan, stored=True, changed=changed)
     raise repository.StalePlan(f"could not store a plan of {region_id}#{day} after {attempts} attempts")
+
+
+def _announce(plan) -> None:
+    """PlanChanged on the bus, then the plan's pending announcement removed (a failure in between
+    publishes it again on the next run: consumers get it at least once)."""
+    messaging.publish(messaging.SOURCE_DISPATCH, "PlanChanged",
+                      {"region_day": plan.region_day, "version": plan.version,
+                       "clinicians": list((plan.announce or {}).get("clinicians", []))})
+    repository.mark_announced(plan)
 
 
 def parse_region_day(region_day: str) -> tuple[str, date]:

@@ -171,6 +171,27 @@ def test_a_stale_plan_is_never_stored(api, seeded, tokens, plan):
     assert repository.get_plan(seeded.region, seeded.day).version == stored.version
 
 
+def test_a_plans_pending_announcement_is_cleared_only_for_its_own_version(api):
+    """PlansTable on DynamoDB Local: the PlanChanged detail stored with a plan is removed once
+    published, without bumping the plan's version; a stale run cannot clear a newer plan's."""
+    import uuid
+    from dataclasses import replace
+
+    from dispatch import repository
+    from dispatch.plans import Plan
+
+    region, day = "skane", f"2031-01-{uuid.uuid4().int % 28 + 1:02d}"
+    plan = Plan(region=region, date=day, routes=[], unassigned=[], kpis={}, computed_at="2031-01-01T00:00:00Z",
+                input_version=f"0000000001|{uuid.uuid4().hex}", input_hash="h", announce={"clinicians": ["c1"]})
+    stored = repository.save_plan(plan, None)
+    assert repository.get_plan(region, day).announce == {"clinicians": ["c1"]}
+    assert repository.mark_announced(replace(stored, version=stored.version + 7)) is False
+    assert repository.get_plan(region, day).announce == {"clinicians": ["c1"]}
+    assert repository.mark_announced(stored) is True
+    got = repository.get_plan(region, day)
+    assert got.announce is None and got.version == stored.version
+
+
 def stream_record(booking_id: str, seq: int) -> dict:
     """The BookingsTable stream record DynamoDB would emit for a booking as it is stored now."""
     from homevisits.persistence.booking import BookingModel

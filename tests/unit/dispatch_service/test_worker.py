@@ -41,12 +41,19 @@ class Store:
     def write_etas(self, plan, visits):
         self.etas.append(plan.version)
 
+    def mark_announced(self, plan):
+        if not self.plan or self.plan.version != plan.version:
+            return False
+        self.plan = replace(self.plan, announce=None)
+        plan.announce = None
+        return True
+
 
 @pytest.fixture
 def world(rd, monkeypatch):
     store = Store(rd.inputs([rd.visit("a", "08:00", dlat=0.01), rd.visit("b", "12:00", dlon=0.01)],
                             [rd.shift("doc")]))
-    for name in ("get_plan", "load_inputs", "save_plan", "write_etas"):
+    for name in ("get_plan", "load_inputs", "save_plan", "write_etas", "mark_announced"):
         monkeypatch.setattr(repository, name, getattr(store, name))
     published = []
     monkeypatch.setattr(worker.messaging, "publish", lambda source, dt, detail: published.append((dt, detail)))
@@ -63,6 +70,27 @@ def test_a_replan_stores_the_plan_writes_etas_and_announces_the_change(rd, world
     assert result.stored and store.plan.version == 1 and store.etas == [1]
     assert published == [("PlanChanged", {"region_day": "stockholm#2026-12-01", "version": 1, "clinicians": ["doc"]})]
     assert store.plan.kpis["visits_served"] == 2
+
+
+def test_a_plan_change_whose_publish_failed_is_announced_by_the_next_run(rd, world, monkeypatch):
+    """The plan is stored, then the bus refuses PlanChanged (the message is retried): the retry has
+    nothing to solve but still announces the stored plan, once."""
+    store, published = world
+
+    def down(source, dt, detail):
+        raise RuntimeError("bus unavailable")
+
+    monkeypatch.setattr(worker.messaging, "publish", down)
+    with pytest.raises(RuntimeError):
+        run(rd)
+    assert store.plan.version == 1 and store.plan.announce == {"clinicians": ["doc"]}
+    monkeypatch.setattr(worker.messaging, "publish", lambda source, dt, detail: published.append((dt, detail)))
+    again = run(rd)
+    assert again.skipped and store.saves == 1
+    assert published == [("PlanChanged", {"region_day": "stockholm#2026-12-01", "version": 1, "clinicians": ["doc"]})]
+    assert store.plan.announce is None
+    run(rd)
+    assert len(published) == 1  # announced once: the next skip publishes nothing
 
 
 def test_unchanged_inputs_are_not_solved_again_unless_forced(rd, world):

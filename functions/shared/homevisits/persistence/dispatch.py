@@ -34,6 +34,9 @@ class PlanModel(Model):
     computed_at = UnicodeAttribute()
     trigger = UnicodeAttribute(null=True)  # optimize | replan
     solver = JSONAttribute(null=True)  # {"time_limit_s", "computing_time_ms", "status"}
+    # The PlanChanged detail not yet on the bus ({"clinicians": [...]}); removed once published, so
+    # a publish that failed after the plan was stored is retried by the next run (at least once).
+    announce = JSONAttribute(null=True)
     version = VersionAttribute()
 
 
