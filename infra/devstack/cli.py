@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     tok.add_argument("--sub", required=True)
     tok.add_argument("--region", default=None)
     tok.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    tok.add_argument("--personal-number", default=None,
+                     help="the e-ID-verified personal number (custom:personal_number); patients only")
     sub.add_parser("solve", help="solve a VROOM-format problem: homevisits solve PROBLEM.json [--time-limit S]")
     sub.add_parser("openapi", help="print the OpenAPI document of every route")
     args = parser.parse_args(argv)
@@ -24,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         from devstack.tokens import issue
         if args.role != "patient" and not args.region:
             parser.error("staff tokens need --region")
-        print(issue(args.role, args.sub, args.region, args.ttl))
+        print(issue(args.role, args.sub, args.region, args.ttl, personal_number=args.personal_number))
         return 0
     if args.cmd == "openapi":
         from devstack.openapi import document

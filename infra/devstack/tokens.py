@@ -41,13 +41,17 @@ def signing_key() -> rsa.RSAPrivateKey:
     return key
 
 
-def issue(role: str, sub: str, region: str | None = None, ttl_s: int = 3600, now: float | None = None) -> str:
-    """A token as Cognito would issue it after e-ID/SITHS login, with the role (and region for staff)."""
+def issue(role: str, sub: str, region: str | None = None, ttl_s: int = 3600, now: float | None = None,
+          personal_number: str | None = None) -> str:
+    """A token as Cognito would issue it after e-ID/SITHS login, with the role (and region for staff)
+    and, for a BankID login, the verified personal number (`custom:personal_number`)."""
     now = int(now if now is not None else time.time())
     claims = {"sub": sub, "role": role, "iss": ISSUER, "aud": AUDIENCE, "token_use": "id",
               "iat": now, "exp": now + ttl_s, "jti": uuid.uuid4().hex}
     if region:
         claims["region"] = region
+    if personal_number:
+        claims["custom:personal_number"] = personal_number
     return jwt.encode(claims, signing_key(), algorithm="RS256", headers={"kid": KID})
 
 

@@ -88,14 +88,17 @@ def availability(postal_code: Annotated[str, Query(max_length=10)],
 
 @idempotent_function(data_keyword_argument="request", persistence_store=idempotency_store,
                      config=idempotency_config)
-def book(*, request: dict, prepared: tuple | None = None) -> dict:
+def book(*, request: dict, caller: Caller | None = None, prepared: tuple | None = None) -> dict:
     """The domain call behind POST /bookings, run at most once per (caller, Idempotency-Key).
 
-    `prepared` (draft, reads), from `prepare()`, carries the validation and the reads already
-    started; without it (or when validation refused) the request is validated here."""
+    `caller` is the verified caller (its sub is `request["caller"]`); `prepared` (draft, reads), from
+    `prepare()`, carries the validation and the reads already started; without it (or when
+    validation refused) the request is validated here."""
     ctx = _ctx()
     if prepared is None or prepared[0] is None:
-        caller = Caller(sub=request["caller"], role="patient")
+        caller = caller or Caller(sub=request["caller"], role="patient")
+        if caller.sub != request["caller"]:
+            raise InvalidRequest("caller mismatch")
         result = service.create_booking(ctx, caller, BookingRequest.model_validate(request["body"]),
                                         service.booking_id_for(request["caller"], request["key"]))
     else:
@@ -122,7 +125,8 @@ def create_booking(body: Annotated[BookingRequest, Body()]):
     if not key or len(key) > 200:
         raise IdempotencyKeyRequired("send an Idempotency-Key header (a fresh UUID per booking attempt)")
     raw = app.current_event.json_body
-    result = book(request={"caller": caller.sub, "key": key, "body": raw}, prepared=prepare(caller, key, raw))
+    result = book(request={"caller": caller.sub, "key": key, "body": raw}, caller=caller,
+                  prepared=prepare(caller, key, raw))
     return json_response(201 if result["created"] else 200, result["booking"])
 
 

@@ -25,8 +25,8 @@ from booking import availability, fees, repository
 from homevisits import capacity, lifecycle
 from homevisits.auth import Caller
 from homevisits.clock import Clock, parse_utc, utc_iso
-from homevisits.errors import (AddressOutsideRegion, BusyTryAgain, InvalidPhoneNumber, InvalidRequest,
-                               InvalidTransition, NotAllowedToBookFor, NotFound, PatientTooYoung,
+from homevisits.errors import (AddressOutsideRegion, BusyTryAgain, DomainError, Forbidden, InvalidPhoneNumber,
+                               InvalidRequest, InvalidTransition, NotAllowedToBookFor, NotFound, PatientTooYoung,
                                ShiftChangeStrandsBookings, TooLateToReschedule, WindowFull)
 from homevisits.identity import keyed_hash, parse_personal_number, patient_key
 from homevisits.messaging import SOURCE_BOOKING
@@ -200,6 +200,7 @@ def prepare_booking(ctx: Context, caller: Caller, req, booking_id: str) -> Draft
                              status=422)
     today = region.local_date(now)
     booker = parse_personal_number(req.patient.personal_number, region.country, today=today)
+    _signed_in(cfg, caller, booker, today)
     treated = booker
     if req.for_child is not None:
         child = parse_personal_number(req.for_child.personal_number, region.country, today=today)
@@ -217,6 +218,24 @@ def prepare_booking(ctx: Context, caller: Caller, req, booking_id: str) -> Draft
     return Draft(booking_id=booking_id, caller_sub=caller.sub, req=req, region=region, visit_type=vt, window=w,
                  postal_code=code, booker=booker, treated=treated, treated_key=patient_key(treated), phone=phone,
                  frikort=frikort, rday=region_day(region.id, req.date), now=now)
+
+
+def _signed_in(cfg: Config, caller: Caller, booker, today) -> None:
+    """The booker is the person the e-ID login verified: a token carrying a personal number books
+    only for that person (and their children); booking under another adult's number is refused.
+    `booking.identity_claim_required` refuses tokens without the claim (a deployment whose identity
+    provider always sets it)."""
+    if caller.personal_number is None:
+        if cfg.booking.get("identity_claim_required"):
+            raise Forbidden("sign in with e-ID (BankID) to book", code="identity_required")
+        return
+    try:
+        signed = parse_personal_number(caller.personal_number, booker.country, today=today)
+    except DomainError:
+        signed = None
+    if signed is None or signed.digits != booker.digits:
+        raise NotAllowedToBookFor("the patient must be the person signed in with e-ID (or their child); "
+                                  "booking for another adult needs a power of attorney, which we cannot accept here")
 
 
 def start_reads(ctx: Context, d: Draft) -> Reads:

@@ -12,11 +12,17 @@ from homevisits.errors import Forbidden, Unauthorized
 ROLES = ("patient", "clinician", "dispatcher")
 
 
+# The claim carrying the personal number the identity provider verified (BankID through the user
+# pool's federation maps it to this custom attribute).
+PERSONAL_NUMBER_CLAIMS = ("custom:personal_number", "personal_number")
+
+
 @dataclass(frozen=True)
 class Caller:
     sub: str
     role: str
     region: str | None = None
+    personal_number: str | None = None  # verified by e-ID, when the token carries it
 
     def require(self, *roles: str) -> "Caller":
         if self.role not in roles:
@@ -39,4 +45,5 @@ def caller_from_event(raw_event: dict) -> Caller:
     if role not in ROLES:
         raise Forbidden("the token carries no known role", code="unknown_role")
     region = claims.get("region") or claims.get("custom:region") or None
-    return Caller(sub=str(claims["sub"]), role=role, region=region)
+    pnr = next((str(claims[c]) for c in PERSONAL_NUMBER_CLAIMS if claims.get(c)), None)
+    return Caller(sub=str(claims["sub"]), role=role, region=region, personal_number=pnr)

@@ -160,6 +160,25 @@ def test_every_refusal_is_a_clear_4xx_and_writes_nothing(hv, open_day, case, cha
     assert hv.api.get("/bookings", tok).json() == {"bookings": []}
 
 
+def test_a_token_with_an_e_id_personal_number_books_only_for_that_person(hv, open_day):
+    """BankID puts the verified personal number in the token: the patient books for themselves or
+    their child, never under another adult's number (nothing written)."""
+    from devstack.tokens import issue
+    from tests.integration.booking.conftest import personnummer
+    me, other = personnummer(date(1979, 4, 2)), personnummer(date(1985, 9, 9))
+    tok = issue("patient", f"patient-eid-{uuid.uuid4().hex[:8]}", personal_number=me)
+    body = hv.body(open_day, "18:00")
+    body["patient"]["personal_number"] = other
+    before = hv.table_counts()
+    r = hv.book(tok, body)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "not_allowed_to_book_for", r.text
+    assert hv.table_counts() == before
+    body["patient"]["personal_number"] = me.replace("-", "")  # same person, another spelling
+    body["for_child"] = {"personal_number": personnummer(date(2019, 6, 1)), "name": "Barn"}
+    r = hv.book(tok, body)
+    assert r.status_code == 201, r.text
+
+
 def _apply(hv, open_day, change):
     body = hv.body(open_day, "16:00")
     for k, v in (change or {}).items():
