@@ -20,6 +20,7 @@ import random
 import statistics
 import sys
 import tempfile
+import json as _json
 import threading
 import time
 import uuid
@@ -60,13 +61,19 @@ class Stats:
     def __init__(self):
         self.lock = threading.Lock()
         self.latency: dict[str, list[float]] = defaultdict(list)
-        self.statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self.statuses: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.unexpected: list[str] = []
 
     def record(self, label: str, status: int, seconds: float, detail: str = ""):
+        key = str(status)
+        if 400 <= status < 500:  # a refusal: which one (window_full and busy_try_again are not alike)
+            try:
+                key += f" {_json.loads(detail)['error']['code']}"
+            except (ValueError, KeyError, TypeError):
+                pass
         with self.lock:
             self.latency[label].append(seconds)
-            self.statuses[label][status] += 1
+            self.statuses[label][key] += 1
             if status >= 500 or status == 0 or status not in EXPECTED.get(label, {200}):
                 self.unexpected.append(f"{label} -> {status} {detail[:160]}")
 
@@ -269,7 +276,7 @@ def run(args) -> str:
         unexpected_by_route[u.split(" -> ")[0]] += 1
     for label in sorted(stats.latency):
         v = stats.latency[label]
-        statuses = ", ".join(f"{s}×{n}" for s, n in sorted(stats.statuses[label].items()))
+        statuses = ", ".join(f"{s}×{n}" for s, n in sorted(stats.statuses[label].items()))  # "409 window_full×3"
         lines.append(f"| `{label}` | {len(v)} | {_pct(v, 0.5):.0f} | {_pct(v, 0.99):.0f} | {statuses} | "
                      f"{unexpected_by_route.get(label, 0)} |")
     lines += ["", f"Unexpected answers: {len(stats.unexpected)}"]
