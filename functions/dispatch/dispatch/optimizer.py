@@ -41,10 +41,23 @@ portfolio of first-solution strategies (LCI, PCA, SAVINGS, PMCA) each gets a gre
 of the budget, the best local optimum is then improved by GLS; larger ones use
 PARALLEL_CHEAPEST_INSERTION + GLS directly. Iterated local search (ruin & recreate) stopped at the
 first local optimum on our model in 9.15; ``ls_operator_neighbors_ratio`` < 1 made plans worse.
-Time-limited solves (no ``solution_limit``) replace the GLS phase by our own ruin & recreate loop
-(``_solve_lns``): remove 5-15 visits around a random one, re-solve the partial plan with a greedy
-descent on one closed model, keep improvements (≈ 1.019 vs 1.029 × PyVRP on the Solomon sample,
-days 1.026 vs 1.033 × VROOM, same conditions). With ``solution_limit`` the GLS path is unchanged.
+Time-limited solves (no ``solution_limit``) replace the GLS phase by our own ruin & recreate loop.
+First version (``lns_sub=False``, ``_solve_lns``): remove 5-15 visits around a random one, re-solve
+the partial plan with a greedy descent on the whole closed model, keep improvements (≈ 1.019 vs
+1.029 × PyVRP on the Solomon sample, days 1.026 vs 1.033 × VROOM). Default now (``_solve_lns_sub``):
+each iteration re-plans only the routes around a random visit — the routes of its nearest visits
+(2..6) plus one unused vehicle — on a fresh small model (the sub-problem's vehicles, their visits,
+the nearest unassigned visits): remove 3-10 visits nearest the seed from those routes, read the
+ruined routes back, greedy descent, keep the new routes if travel + reassignment + unassigned
+penalties of those routes drop. Routes do not interact (no remote-doctor limit in that path), so the
+sub-plan's routes, with their times, replace the old ones. An iteration costs 10-40 ms instead of
+~150 ms, and large sub-problems (> 3000 jobs × vehicles) start it from the first solution without
+the full-model descent (that descent alone took > 30 s on 275 visits × 81 nurses; the 500-visit
+day ran 63 s with a 60 s budget, now within it). Measured and not kept (see
+docs/benchmarks-dispatch.md): re-inserting with a first-solution strategy from the ruined routes
+(ApplyLocksToAllVehicles + LCI/PCI: almost never accepted), simulated-annealing acceptance,
+SISR-like strings per route, a route-elimination move, first solutions without the portfolio
+descents, 3 or 8 routes per sub-model.
 
 Determinism: OR-Tools' search itself is deterministic; what is not is how far it gets within a
 wall-clock time limit (and the LNS sub-searches bounded by ``lns_time_limit``). For reproducible
@@ -92,6 +105,7 @@ class SearchConfig:
     portfolio: tuple[str, ...] = ("LOCAL_CHEAPEST_INSERTION", "PATH_CHEAPEST_ARC", "SAVINGS",
                                   "PATH_MOST_CONSTRAINED_ARC")
     portfolio_share: float = 0.8
+    portfolio_descent: bool = True  # False: first solutions only, the sub-model LNS does the rest
     # Above this many (jobs x vehicles) the first solutions alone take seconds: no portfolio, the
     # budget goes to ``first_solution`` + the metaheuristic (measured on 140-visit/37-clinician days).
     portfolio_max_size: int = 3000
@@ -115,6 +129,8 @@ class SearchConfig:
     # Simulated-annealing acceptance in the sub-model LNS: temperature from lns_sa_t0 to lns_sa_tf
     # times the mean objective per visit, decreasing geometrically over the LNS time (0 = greedy).
     lns_sa_t0: float = 0.0
+    lns_ruin: str = "NEAREST"  # "NEAREST": the k visits nearest the seed; "STRINGS": one string per route
+    lns_string_max: int = 5
     lns_route_elimination: float = 0.0  # probability of also removing the shortest chosen route
     lns_sa_tf: float = 0.001
     # Above this size (jobs x vehicles) the LNS starts from the first solution without the greedy
@@ -679,7 +695,8 @@ def _solve_plain(problem: Problem, time_limit_s: float, seed: int, solution_limi
             pc = replace(cfg, first_solution=st, metaheuristic="GREEDY_DESCENT")
             # deterministic mode: let the descent finish (bounded by the overall deadline only)
             tl = left if solution_limit else min(each, left)
-            m, a = _run(problem, cfg, seed, pc, tl, None, None)
+            first_only = not solution_limit and cfg.lns and cfg.lns_sub and not cfg.portfolio_descent
+            m, a = _run(problem, cfg, seed, pc, tl, 1 if first_only else None, None)
             if a is None:
                 continue
             obj = a.ObjectiveValue()
@@ -875,11 +892,26 @@ def _solve_lns_sub(problem: Problem, cfg: SearchConfig, seed: int, deadline: flo
         if drop is not None:
             removed |= set(routes[drop])
             k += len(routes[drop])
-        for b in near[s0]:
-            if len(removed) >= k:
-                break
-            if route_of.get(b) in chosen_set and b not in locked:
-                removed.add(b)
+        if cfg.lns_ruin == "STRINGS":
+            # SISR-like: from each chosen route, a string of consecutive visits around its visit
+            # nearest to the seed
+            for vid in chosen:
+                seq = routes[vid]
+                if not seq or vid == drop:
+                    continue
+                pos = {j: i for i, j in enumerate(seq)}
+                c = s0 if s0 in pos else next((b for b in near[s0] if b in pos), None)
+                if c is None:
+                    continue
+                ln = min(len(seq), rng.randint(1, cfg.lns_string_max))
+                lo = max(0, min(pos[c] - rng.randint(0, ln - 1), len(seq) - ln))
+                removed |= {j for j in seq[lo:lo + ln] if j not in locked}
+        else:
+            for b in near[s0]:
+                if len(removed) >= k:
+                    break
+                if route_of.get(b) in chosen_set and b not in locked:
+                    removed.add(b)
         extra = [b for b in near[s0] if b in unassigned][:5] if unassigned else []
         if s0 in unassigned:
             extra = [s0] + extra[:4]

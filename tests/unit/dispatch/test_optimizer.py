@@ -294,3 +294,19 @@ def test_time_limited_solve_keeps_locks_breaks_skills_and_counts_reassignments(s
     prev_vehicle = {j: v for v, seq in p.previous_routes.items() for j in seq}
     moved = sum(1 for vid, seq in got.items() for j in seq if prev_vehicle.get(j, vid) != vid)
     assert sol.cost == sol.duration + moved * p.reassignment_cost
+
+
+@pytest.mark.parametrize("overrides", [{"lns_route_elimination": 0.5}, {"lns_ruin": "STRINGS"},
+                                       {"portfolio_descent": False}, {"lns_sa_t0": 0.5},
+                                       {"lns_recreate": "LOCAL_CHEAPEST_INSERTION"}])
+def test_lns_variants_keep_plans_feasible(overrides):
+    # the measured-but-not-default LNS knobs still give feasible plans that keep the locks
+    from dispatch.optimizer import SearchConfig
+
+    p = _stability_day(4)
+    sol = solve(p, TL, config=SearchConfig(**overrides))
+    feasible(p, sol)
+    got = route_jobs(sol)
+    for vid, seq in p.locked.items():
+        assert got[vid][:len(seq)] == list(seq)
+    assert len(sol.unassigned) < len(p.jobs)
