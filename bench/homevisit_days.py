@@ -13,7 +13,7 @@ Both solvers get the same problem (VROOM through its JSON input: same matrix, wi
 breaks); VROOM runs with its default exploration level (5) and 2 threads; ours single-threaded
 with ``--budget`` seconds. Both plans are checked with dispatch.feasibility.
 
-    python bench/homevisit_days.py --days 6 --budget 10 --out /tmp/days.md
+    python bench/homevisit_days.py --days 6 --budget 10
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ rescaled back (/ 100). Solvers run one after the other (2-core machine):
   wall time is recorded.
 
     python bench/solomon.py                 # stratified sample of 12 (2 per family)
-    python bench/solomon.py --all --budget 10 --out /tmp/solomon.md
+    python bench/solomon.py --all --budget 10
     python bench/solomon.py --instances C101,R101 --budget 5
 """
 from __future__ import annotations
