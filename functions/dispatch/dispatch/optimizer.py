@@ -56,7 +56,7 @@ the full-model descent (that descent alone took > 30 s on 275 visits × 81 nurse
 day ran 63 s with a 60 s budget, now within it). Measured and not kept (see
 docs/benchmarks-dispatch.md): re-inserting with a first-solution strategy from the ruined routes
 (ApplyLocksToAllVehicles + LCI/PCI: almost never accepted), simulated-annealing acceptance,
-SISR-like strings per route, a route-elimination move, first solutions without the portfolio
+SISR-like strings per route, a route-elimination move, Shaw-like time relatedness, first solutions without the portfolio
 descents, 3 or 8 routes per sub-model.
 
 Determinism: OR-Tools' search itself is deterministic; what is not is how far it gets within a
@@ -129,6 +129,9 @@ class SearchConfig:
     # Simulated-annealing acceptance in the sub-model LNS: temperature from lns_sa_t0 to lns_sa_tf
     # times the mean objective per visit, decreasing geometrically over the LNS time (0 = greedy).
     lns_sa_t0: float = 0.0
+    # Relatedness of two visits = travel + this weight x |difference of their earliest window starts|
+    # (Shaw-like; 0 = travel only).
+    lns_time_relatedness: float = 0.0
     lns_ruin: str = "NEAREST"  # "NEAREST": the k visits nearest the seed; "STRINGS": one string per route
     lns_string_max: int = 5
     lns_route_elimination: float = 0.0  # probability of also removing the shortest chosen route
@@ -842,10 +845,13 @@ def _solve_lns_sub(problem: Problem, cfg: SearchConfig, seed: int, deadline: flo
     free = [j.id for j in problem.jobs if j.id not in locked and j.id not in unservable]
     # Nearest other visits of each visit (symmetrised), computed once.
     near = {}
+    w = cfg.lns_time_relatedness
+    tw0 = {j: (min(a for a, _ in jobs[j].time_windows) if jobs[j].time_windows else 0) for j in free}
     for a in free:
-        la = jobs[a].location
+        la, ta = jobs[a].location, tw0[a]
         near[a] = sorted((b for b in free if b != a),
-                         key=lambda b: min(D[la][jobs[b].location], D[jobs[b].location][la]))
+                         key=lambda b: min(D[la][jobs[b].location], D[jobs[b].location][la])
+                         + w * abs(tw0[b] - ta))
     rng = random.Random(seed)
     recreate = cfg.lns_recreate if cfg.lns_recreate != "DESCENT" else "LOCAL_CHEAPEST_INSERTION"
     gd = replace(cfg, first_solution=recreate, metaheuristic="GREEDY_DESCENT",
