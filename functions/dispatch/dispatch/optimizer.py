@@ -122,6 +122,7 @@ class SearchConfig:
     # a random visit (2..lns_sub_routes of them + one unused vehicle) on a fresh small model.
     lns_sub: bool = True
     lns_sub_routes: int = 6
+    lns_sub_unused: int = 1  # unused vehicles added to each sub-model (a new route may pay off)
     # "DESCENT": greedy descent from the ruined routes (the local search re-inserts the removed
     # visits); or a first-solution strategy completing the ruined routes (ApplyLocksToAllVehicles).
     lns_recreate: str = "DESCENT"
@@ -890,8 +891,8 @@ def _solve_lns_sub(problem: Problem, cfg: SearchConfig, seed: int, deadline: flo
             cands = [vid for vid in chosen if not any(j in locked for j in routes[vid])]
             if cands:
                 drop = min(cands, key=lambda vid: (len(routes[vid]), rng.random()))
-        if unused and drop is None:
-            chosen.append(rng.choice(unused))
+        if unused and drop is None and cfg.lns_sub_unused > 0:
+            chosen += rng.sample(unused, min(len(unused), cfg.lns_sub_unused))
         chosen_set = set(chosen)
         k = rng.randint(cfg.lns_min_removed, cfg.lns_max_removed)
         removed = {s0} if s0 in route_of else set()

@@ -298,7 +298,8 @@ def test_time_limited_solve_keeps_locks_breaks_skills_and_counts_reassignments(s
 
 @pytest.mark.parametrize("overrides", [{"lns_route_elimination": 0.5}, {"lns_ruin": "STRINGS"},
                                        {"portfolio_descent": False}, {"lns_sa_t0": 0.5},
-                                       {"lns_recreate": "LOCAL_CHEAPEST_INSERTION"}, {"lns_time_relatedness": 0.5}])
+                                       {"lns_recreate": "LOCAL_CHEAPEST_INSERTION"}, {"lns_time_relatedness": 0.5},
+                                       {"lns_sub_unused": 2}])
 def test_lns_variants_keep_plans_feasible(overrides):
     # the measured-but-not-default LNS knobs still give feasible plans that keep the locks
     from dispatch.optimizer import SearchConfig
