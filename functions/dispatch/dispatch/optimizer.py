@@ -891,7 +891,9 @@ def _solve_lns_sub(problem: Problem, cfg: SearchConfig, seed: int, deadline: flo
             cands = [vid for vid in chosen if not any(j in locked for j in routes[vid])]
             if cands:
                 drop = min(cands, key=lambda vid: (len(routes[vid]), rng.random()))
-        if unused and drop is None and cfg.lns_sub_unused > 0:
+        if unused and drop is None and cfg.lns_sub_unused == 1:
+            chosen.append(rng.choice(unused))
+        elif unused and drop is None and cfg.lns_sub_unused > 1:
             chosen += rng.sample(unused, min(len(unused), cfg.lns_sub_unused))
         chosen_set = set(chosen)
         k = rng.randint(cfg.lns_min_removed, cfg.lns_max_removed)
