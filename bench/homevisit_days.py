@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from bench import emit
 from dispatch.feasibility import check
 from dispatch.optimizer import solve
 from dispatch.problem import Break, Job, Problem, Vehicle
@@ -133,11 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             row["ours_calls"] = run_ours(calls, args.budget)
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
-    text = report(rows, args)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text)
-    return 0
+    return emit(report(rows, args), args.out)
 
 
 def report(rows, args) -> str:

@@ -15,9 +15,9 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 from bench.homevisit_days import generate_day, run_vroom
+from bench import emit
 from dispatch.feasibility import check
 from dispatch.optimizer import solve
 
@@ -51,11 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             row["vroom"] = run_vroom(problem)
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
-    text = report(rows, args)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text)
-    return 0
+    return emit(report(rows, args), args.out)
 
 
 def report(rows, args) -> str:

@@ -11,8 +11,8 @@ import json
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
+from bench import emit
 from devstack import template as tpl
 
 BASELINE = "boto3, pynamodb.models, aws_lambda_powertools.event_handler"
@@ -55,10 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out")
     args = ap.parse_args(argv)
     text = run(args)
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
-    print(text)
-    return 0
+    return emit(text, args.out)
 
 
 if __name__ == "__main__":
