@@ -47,7 +47,9 @@ EXPECTED = {
     "GET /regions/{region}/shifts/{date}": {200},
     "POST /regions/{region}/plans/{date}/optimize": {200, 201, 202, 409},
     "GET /me/route": {200},
-    "POST /visits/{id}/events": {200, 201, 409},
+    # 403 not_your_visit: a re-plan moved the stop to another clinician between GET /me/route and
+    # the event (only stops under way are locked) — the right answer, not a fault.
+    "POST /visits/{id}/events": {200, 201, 409, "403 not_your_visit"},
     "PUT /regions/{region}/clinicians/{id}/shifts/{date}": {200, 201},
 }
 
@@ -74,7 +76,8 @@ class Stats:
         with self.lock:
             self.latency[label].append(seconds)
             self.statuses[label][key] += 1
-            if status >= 500 or status == 0 or status not in EXPECTED.get(label, {200}):
+            allowed = EXPECTED.get(label, {200})
+            if status >= 500 or status == 0 or (status not in allowed and key not in allowed):
                 self.unexpected.append(f"{label} -> {status} {detail[:160]}")
 
 
@@ -249,6 +252,11 @@ def run(args) -> str:
         elapsed = time.monotonic() - t0
         drain = _drain(setup.http, base)
         try:
+            # The next scheduled reconciliation, three minutes on (simulated clock): a hold attempt
+            # left unfinished is only taken over once it is two minutes old (no live request then).
+            now = datetime.fromisoformat(setup.http.post(base + "/_local/clock", json={}, timeout=10).json()["now"])
+            setup.http.post(base + "/_local/clock", json={"now": (now + timedelta(minutes=3)).isoformat()},
+                            timeout=10).raise_for_status()
             setup.http.post(base + "/_local/invoke/ReconcileFunction", json={}, timeout=300)
         except requests.RequestException as e:
             drain += f"; reconcile failed ({type(e).__name__})"
@@ -281,7 +289,8 @@ def run(args) -> str:
                      f"{unexpected_by_route.get(label, 0)} |")
     lines += ["", f"Unexpected answers: {len(stats.unexpected)}"]
     lines += [f"- `{u}`" for u in sorted(set(stats.unexpected))[:20]]
-    lines += ["", "Invariants after drain + reconciliation (devstack.invariants):", report.markdown()]
+    lines += ["", "Invariants after drain + reconciliation run 3 simulated minutes later (devstack.invariants):",
+              report.markdown()]
     args._failed = bool(stats.unexpected) or not report.ok
     return "\n".join(lines) + "\n"
 

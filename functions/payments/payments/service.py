@@ -23,6 +23,7 @@ from homevisits.persistence.payments import (ACTION_PENDING, AUTHORIZED, CAPTURE
                                              REQUIRES_ACTION)
 from homevisits.tariff import FRIKORT_VISIT_TYPES, cancellation_fee
 
+from homevisits.lifecycle import MAX_ATTEMPTS, backoff
 from payments.repository import NoLongerFits, StaleWrite
 
 logger = get_logger("payments")
@@ -303,7 +304,9 @@ class PaymentService:
         """payment → authorized and booking held → confirmed, in one transaction (API, webhook and
         reconciliation all come here). True when this call confirmed the booking."""
         booking_id = booking.booking_id
-        for _ in range(4):
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                backoff(attempt - 1)  # the ledger is contended (bookings of the same day): spread out
             if payment is None:
                 raise NotFound("no such payment")
             if payment.status in (AUTHORIZED, CAPTURED) and payment.payment_intent_id == intent.id:
@@ -770,13 +773,12 @@ class PaymentService:
         return "waiting"
 
     def resolve_pending(self, payment) -> str:
-        """A hold attempt whose answer was lost (timeout). While the booking is still payable the
-        patient's retry resolves it; once it is not, the same request is replayed under its key
-        (Stripe answers with the hold it made, or makes one) and whatever comes back is released."""
+        """A hold attempt left unfinished (its answer lost, or the request gave up on a contended
+        ledger) for over two minutes: the same request is replayed under its key (Stripe answers
+        with the hold it made, or makes one). A hold on a still-held booking is finished (the
+        booking confirmed) without waiting for the patient to retry; otherwise whatever comes back
+        is released."""
         booking = self.repo.get_booking(payment.booking_id)
-        if booking is not None and booking.status == "held" and not self._hold_expired(booking) \
-                and payment.status == PENDING:
-            return "waiting"
         if not (payment.customer_id and payment.payment_method_id):
             self._set_gsi(payment, None)
             self._save(payment)

@@ -190,6 +190,25 @@ def test_a_lost_hold_on_a_booking_that_expired_is_found_and_released(service, ma
     assert stripe_fake.held() == {}
 
 
+def test_a_lost_hold_on_a_booking_still_held_is_finished_by_reconciliation(service, make_booking, stripe_fake,
+                                                                         clock, published):
+    """Stripe held the money, the answer never came and the patient does not retry: after two
+    minutes reconciliation replays the request under its key and confirms the booking — no
+    second hold, no waiting for the reservation to lapse."""
+    bid = make_booking()
+    stripe_fake.fail("hold", "after")
+    with pytest.raises(PaymentProviderUnavailable):
+        service.hold_fee("patient-1", bid, PM_OK)
+    assert booking(bid).status == "held" and payment(bid).status == "pending"
+    service.reconcile()  # under two minutes old: the live request may still be running
+    assert booking(bid).status == "held"
+    clock.advance(minutes=3)
+    service.reconcile()
+    assert booking(bid).status == "confirmed" and payment(bid).status == "authorized"
+    assert len(stripe_fake.held()) == 1 and [dt for dt, _ in published] == ["BookingConfirmed"]
+    assert {k for op, k in stripe_fake.calls if op == "hold"} == {f"hold:{bid}:1"}
+
+
 # ---------------------------------------------------------------- capture
 def test_a_completed_visit_is_captured_exactly_once(service, make_booking, stripe_fake):
     bid = make_booking()
