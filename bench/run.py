@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         body = Path(out).read_text(encoding="utf-8") if Path(out).exists() else ""
         os.unlink(out)
         status = "" if rc == 0 else f"\n\n**This benchmark exited with code {rc}.**"
-        sections.append(f"## {title}\n\nCommand: `{shown}` ({time.monotonic() - t0:.0f} s)\n\n{body.strip()}{status}\n")
+        sections.append(f"## {title}\n\nCommand: `{shown}` ({time.monotonic() - t0:.0f} s, finished "
+                        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)\n\n{body.strip()}{status}\n")
     out_path = Path(args.out)
     if only and out_path.exists():
         # Replace just the sections that ran; keep the others from the last full run.
