@@ -27,9 +27,10 @@ import traceback
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from devstack import template as tpl
 from devstack import tokens
@@ -118,6 +119,11 @@ def http_event(route: tpl.Route, method: str, path: str, query: str, headers: di
     return event
 
 
+@lru_cache(maxsize=1)
+def _template_routes() -> list:
+    return tpl.routes()
+
+
 def api_event(method: str, path: str, *, token: str | None = None, claims: dict | None = None, json_body=None,
               headers: dict | None = None, query: str = "") -> tuple[str, dict]:
     """(function logical id, API Gateway v2 event) for one API request, built exactly as the gateway
@@ -125,18 +131,15 @@ def api_event(method: str, path: str, *, token: str | None = None, claims: dict 
     in-process calls of a handler (benches, tests counting or faulting AWS calls)."""
     path_only, _, q = path.partition("?")
     query = query or q
-    for r in tpl.routes():
-        m = r.pattern.match(path_only)
-        if m and r.method == method.upper():
-            break
-    else:
+    found = tpl.match(_template_routes(), method, path_only)
+    if found is None:
         raise LookupError(f"no route for {method} {path_only}")
+    r, params = found
     hdrs = {"host": "localhost", "content-type": "application/json", **{k.lower(): v for k, v in (headers or {}).items()}}
     if token:
         claims = tokens.verify(token)
         hdrs["authorization"] = f"Bearer {token}"
     body = json.dumps(json_body).encode() if json_body is not None else b""
-    params = {k: unquote(v) for k, v in m.groupdict().items()}
     return r.function, http_event(r, method.upper(), path_only, query, hdrs, body, params, claims, "127.0.0.1")
 
 
@@ -421,17 +424,10 @@ class _Handler(BaseHTTPRequestHandler):
         if path.startswith("/_local/"):
             return self._local(path, body)
         method = self.command.upper()
-        route, params = None, {}
-        path_matched = False
-        for r in self.server.routes:
-            m = r.pattern.match(path)
-            if m:
-                path_matched = True
-                if r.method == method:
-                    route, params = r, {k: unquote(v) for k, v in m.groupdict().items()}
-                    break
-        if route is None:
+        found = tpl.match(self.server.routes, method, path)
+        if found is None:
             return self._json(404, {"message": "Not Found"})
+        route, params = found
         headers: dict[str, str] = {}
         for k, v in self.headers.items():
             k = k.lower()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import yaml
@@ -73,7 +73,7 @@ class Route:
     def route_key(self) -> str:
         return f"{self.method} {self.path}"
 
-    @property
+    @cached_property  # matched against every request the gateway serves
     def pattern(self) -> re.Pattern:
         rx = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", self.path)
         rx = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", rx)
@@ -86,6 +86,17 @@ def functions(template: dict | None = None) -> dict:
 
 def handler_of(logical_id: str, template: dict | None = None) -> str:
     return functions(template)[logical_id]["Properties"]["Handler"]
+
+
+def match(routes_: list[Route], method: str, path: str) -> tuple[Route, dict] | None:
+    """The route serving `method path` and its path parameters (URL-decoded), or None."""
+    from urllib.parse import unquote
+    method = method.upper()
+    for r in routes_:
+        m = r.pattern.match(path)
+        if m and r.method == method:
+            return r, {k: unquote(v) for k, v in m.groupdict().items()}
+    return None
 
 
 def routes(template: dict | None = None) -> list[Route]:
