@@ -110,12 +110,13 @@ def prepare(caller: Caller, key: str, body: dict) -> tuple | None:
     """Validate and start the ledger / fee-history reads before Powertools writes its record, so
     both overlap that write. A refusal is left for `book` to raise inside the idempotent call (a
     retry of a key that already succeeded still gets its stored answer)."""
+    ctx = _ctx()
     try:
-        draft = service.prepare_booking(_ctx(), caller, BookingRequest.model_validate(body),
+        draft = service.prepare_booking(ctx, caller, BookingRequest.model_validate(body),
                                         service.booking_id_for(caller.sub, key))
     except (DomainError, ValidationError):
         return None
-    return draft, service.start_reads(_ctx(), draft)
+    return draft, service.start_reads(ctx, draft)
 
 
 @app.post("/bookings", summary="Book a window (header Idempotency-Key)")

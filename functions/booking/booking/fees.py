@@ -8,18 +8,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from homevisits.clock import utc_iso
-
-try:
-    from homevisits.persistence.payments import fees_paid_since
-    from homevisits.tariff import FRIKORT_VISIT_TYPES, HIGH_COST_CAP, STANDARD, quote_fee
-except ImportError:  # payments' modules not shipped: the regional fee, children free in SE
-    quote_fee = None
+from homevisits.tariff import FRIKORT_VISIT_TYPES, HIGH_COST_CAP, STANDARD, quote_fee
 
 
 def history_matters(config, region, visit_type: str, birth_date: date, on_date: date, frikort: dict | None) -> bool:
     """True when what the patient paid in the last 12 months can change this visit's fee (the
     high-cost protection applies to it)."""
-    if quote_fee is None or visit_type not in FRIKORT_VISIT_TYPES:
+    if visit_type not in FRIKORT_VISIT_TYPES:
         return False
     if config.payments.get("high_cost_cap", {}).get(region.country) is None:
         return False
@@ -28,8 +23,7 @@ def history_matters(config, region, visit_type: str, birth_date: date, on_date: 
 
 def paid_12m(patient_key: str, now: datetime) -> int:
     """Visit fees (minor units) the patient paid in the 12 months before `now`."""
-    if quote_fee is None:
-        return 0
+    from homevisits.persistence.payments import fees_paid_since  # only bookings need it (cold start)
     return fees_paid_since(patient_key, utc_iso(now - timedelta(days=365)))
 
 
@@ -37,10 +31,5 @@ def quote(config, region, visit_type: str, birth_date: date, on_date: date, frik
           paid: int) -> tuple[int, str, str]:
     """(amount in minor units, currency, reason) for the treated patient, who paid `paid` (minor
     units) in visit fees over the last 12 months."""
-    if quote_fee is None:
-        age = on_date.year - birth_date.year - ((on_date.month, on_date.day) < (birth_date.month, birth_date.day))
-        if region.country == "SE" and age < 18:
-            return 0, region.currency, "under_18"
-        return int(region.fees[visit_type]), region.currency, "standard"
     q = quote_fee(config, region, visit_type, birth_date, on_date, frikort, paid)
     return q.amount, q.currency, q.reason
