@@ -343,30 +343,20 @@ class DaySimulation:
         todo = self._plan_bookings()
         self.log(f"{len(todo)} patients book visits for {self.day} (the day before, 09:00)")
         self._idem_checked = threading.Event()
-        errors: list[BaseException] = []
 
         def region_worker(region: str):
             mine = [b for b in todo if b.region == region]
-            try:
-                for n, b in enumerate(mine, 1):
-                    self.book_one(b)
-                    if n % 8 == 0 or n == len(mine):
-                        self.c.drain()
-                        before = (self.get_plan(region) or {}).get("version")
-                        after = (self.replan(region) or {}).get("version")
-                        booked = sum(1 for x in self.bookings if x.region == region and x.id)
-                        self.log(f"  {region}: {booked} booked so far; plan v{before} from the bookings stream, "
-                                 f"v{after} after the dispatcher's re-plan")
-            except BaseException as e:  # surfaced in the main thread
-                errors.append(e)
+            for n, b in enumerate(mine, 1):
+                self.book_one(b)
+                if n % 8 == 0 or n == len(mine):
+                    self.c.drain()
+                    before = (self.get_plan(region) or {}).get("version")
+                    after = (self.replan(region) or {}).get("version")
+                    booked = sum(1 for x in self.bookings if x.region == region and x.id)
+                    self.log(f"  {region}: {booked} booked so far; plan v{before} from the bookings stream, "
+                             f"v{after} after the dispatcher's re-plan")
 
-        threads = [threading.Thread(target=region_worker, args=(r,), name=f"book-{r}") for r in REGIONS]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
+        self._each_region(region_worker)
 
     def book_one(self, b: Booking):
         avail = self._windows(b)
@@ -494,6 +484,7 @@ class DaySimulation:
         self.dead_letters = drained.get("dead_letters") or {}
 
     def _each_region(self, fn):
+        """fn(region) for every region at once, one thread each; the first error is raised here."""
         errors: list[BaseException] = []
 
         def run(region):
