@@ -365,3 +365,49 @@ def test_a_worker_process_error_reaches_the_caller(mk):
         solve(p, 2.0, config=SearchConfig(workers=2))
     with pytest.raises(ValueError, match="locked"):
         solve(p, 2.0, config=SearchConfig(workers=1))
+
+
+def _one_skill_day(seed: int = 8) -> Problem:
+    """30 visits, 8 interchangeable clinicians, one visit locked, a previous plan: one sub-problem."""
+    rng = random.Random(seed)
+    n = 31
+    pts = [(15.0, 15.0)] + [(rng.uniform(0, 30), rng.uniform(0, 30)) for _ in range(n - 1)]
+    D = tuple(tuple(int(60 * ((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5) for b in pts) for a in pts)
+    starts = [rng.choice(range(8, 16, 2)) * H for _ in range(n)]
+    jobs = tuple(Job(i, i, 30 * MIN, ((starts[i], starts[i] + 2 * H),)) for i in range(1, n))
+    vehicles = tuple(Vehicle(k, 0, 0, (8 * H, 18 * H), breaks=(Break(k, ((11 * H, 13 * H),), 30 * MIN),))
+                     for k in range(1, 9))
+    early = min(jobs, key=lambda j: j.time_windows[0][0])
+    prev = {k: tuple(j.id for j in jobs if j.id % 8 == k % 8) for k in range(1, 9)}
+    return Problem(vehicles, jobs, D, locked={1: (early.id,)}, previous_routes=prev, reassignment_cost=10 * MIN)
+
+
+def test_split_routes_partition_vehicles_and_visits():
+    from dispatch.optimizer import _split_routes
+
+    p = _one_skill_day()
+    sol = solve(p, 5.0, solution_limit=30)
+    groups = _split_routes(p, sol, 2, random.Random(1))
+    assert len(groups) == 2
+    vids = [v.id for g, _ in groups for v in g.vehicles]
+    assert sorted(vids) == sorted(v.id for v in p.vehicles)
+    planned = [j.id for g, _ in groups for j in g.jobs]
+    assert sorted(planned) == sorted(j.id for j in p.jobs)
+    for g, part in groups:
+        assert {r.vehicle for r in part.routes} <= {v.id for v in g.vehicles}
+        assert set(g.locked) <= {v.id for v in g.vehicles}
+
+
+def test_split_ruin_and_recreate_keeps_plans_feasible_and_locks():
+    from dispatch.optimizer import SearchConfig
+
+    p = _one_skill_day()
+    cfg = SearchConfig(workers=2, lns_split_min_routes=2, lns_round_s=0.3)
+    sol = solve(p, 2.0, config=cfg)
+    assert sol.status.startswith("lns-split2"), sol.status
+    feasible(p, sol)
+    assert route_jobs(sol)[1][0] == p.locked[1][0]
+    prev_vehicle = {j: v for v, seq in p.previous_routes.items() for j in seq}
+    moved = sum(1 for vid, seq in route_jobs(sol).items() for j in seq if prev_vehicle.get(j, vid) != vid)
+    assert sol.cost == sol.duration + moved * p.reassignment_cost
+    assert len(sol.unassigned) < 3
