@@ -29,6 +29,9 @@ def benches(full: bool) -> list[tuple[str, list[str]]]:
                                                           "--budget", "60"]),
         ("Dispatch: Solomon VRPTW vs PyVRP and VROOM", ["bench.solomon", "--budget", "10"] +
          (["--all"] if full else ["--sample", "12"])),
+        ("Dispatch: Solomon VRPTW on two processes each (ours as in production, PyVRP best of two seeds)",
+         ["bench.solomon", "--budget", "10", "--workers", "0", "--pyvrp-runs", "2"] +
+         (["--all"] if full else ["--sample", "12"])),
         ("Soak: concurrent patients, dispatchers and clinicians", ["bench.soak", "--seconds",
                                                                    "120" if full else "60"]),
     ]

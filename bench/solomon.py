@@ -4,8 +4,10 @@ Each instance becomes ONE integer matrix: duration = distance = round(euclid * 1
 time windows and service times are scaled by 100 too. Objective: distance only; fleet = the
 instance's vehicle number; capacity as given; everyone must be served. Distances are reported
 rescaled back (/ 100). Solvers run one after the other (2-core machine):
-- ours: dispatch.optimizer.solve(problem, budget) (single thread);
-- PyVRP: same matrix as distance and duration, MaxRuntime(budget), seed 0;
+- ours: dispatch.optimizer.solve(problem, budget), one process by default (``--workers``: 0 = one per
+  CPU, as in production, where two processes run independent ruin & recreate and the best wins);
+- PyVRP: same matrix as distance and duration, MaxRuntime(budget), seed 0 (``--pyvrp-runs N``: seeds
+  0..N-1 at once in N processes, the best counts: the fair baseline for ours on N processes);
 - VROOM (pyvroom): same problem through its JSON input, default exploration (5), 2 threads; its
   wall time is recorded.
 
@@ -29,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 from dispatch.feasibility import check
-from dispatch.optimizer import SearchConfig, solve
+from dispatch.optimizer import SearchConfig, _cpus, solve
 from dispatch.problem import Job, Problem, Vehicle
 from dispatch.vroom_io import problem_to_vroom_input
 
@@ -74,6 +76,20 @@ def run_ours(problem: Problem, budget: float, cfg: SearchConfig | None) -> dict:
     errs, travel = check(problem, sol, require_all=True)
     return {"distance": travel / SCALE, "vehicles": len(sol.routes), "served_all": not sol.unassigned,
             "feasible": not errs, "errors": errs[:3], "time": wall}
+
+
+def run_pyvrp_best_of(problem: Problem, pts, budget: float, runs: int) -> dict:
+    """PyVRP with seeds 0..runs-1 at once, one process each (PyVRP itself uses one core): the
+    shortest plan. The fair baseline when ours uses as many processes."""
+    if runs <= 1:
+        return run_pyvrp(problem, pts, budget)
+    from concurrent.futures import ProcessPoolExecutor
+
+    t = time.monotonic()
+    with ProcessPoolExecutor(runs) as ex:
+        res = list(ex.map(run_pyvrp, [problem] * runs, [pts] * runs, [budget] * runs, range(runs)))
+    best = min(res, key=lambda r: (not (r["feasible"] and r["served_all"]), r["distance"]))
+    return {**best, "time": time.monotonic() - t}
 
 
 def run_pyvrp(problem: Problem, pts, budget: float, seed: int = 0) -> dict:
@@ -143,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--all", action="store_true", help="all 56 instances")
     ap.add_argument("--solvers", default="ours,pyvrp,vroom")
     ap.add_argument("--config", default=None, help="JSON of SearchConfig overrides (tuning)")
+    ap.add_argument("--pyvrp-runs", type=int, default=1,
+                    help="PyVRP runs with seeds 0.. at once, one process each; the best counts")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="our optimizer's processes (default 1: PyVRP runs on one core; 0 = one per CPU)")
     ap.add_argument("--out", help="write a markdown section to this file")
     ap.add_argument("--json", help="write raw results as JSON")
     args = ap.parse_args(argv)
@@ -154,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         names = SAMPLE[: args.sample] if args.sample else SAMPLE
     solvers = args.solvers.split(",")
-    cfg = SearchConfig(**json.loads(args.config)) if args.config else None
+    cfg = SearchConfig(**{"workers": args.workers, **(json.loads(args.config) if args.config else {})})
     bks = load_bks()
     results = []
     for name in names:
@@ -164,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         if "ours" in solvers:
             row["ours"] = run_ours(problem, args.budget, cfg)
         if "pyvrp" in solvers:
-            row["pyvrp"] = run_pyvrp(problem, pts, args.budget)
+            row["pyvrp"] = run_pyvrp_best_of(problem, pts, args.budget, args.pyvrp_runs)
         if "vroom" in solvers:
             r = run_vroom(problem)
             r.pop("output")
@@ -185,7 +205,9 @@ def _fmt(x, nd=1):
 
 
 def report(results: list[dict], args, solvers) -> str:
-    lines = [f"### Solomon VRPTW (100 customers), budget {args.budget:g} s, distance only, matrix round(euclid×{SCALE})",
+    lines = [f"### Solomon VRPTW (100 customers), budget {args.budget:g} s, distance only, matrix round(euclid×{SCALE}); "
+             f"ours {_cpus(SearchConfig(workers=args.workers))} process(es), PyVRP best of {args.pyvrp_runs} "
+             "process(es), VROOM 2 threads",
              "",
              "| instance | ours | veh | PyVRP | veh | VROOM | veh | VROOM s | ours/PyVRP | ours/VROOM | ours gap to BKS | all served (ours/PyVRP/VROOM) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]

@@ -150,7 +150,8 @@ class SearchConfig:
     lns_workers: int = 1
     lns_round_s: float = 1.5
     # ... but only with at least this many routes: with fewer (Solomon's 10-19) each group is
-    # little more than one sub-model, and the split measured no gain (1150.0 vs 1151.5, noise).
+    # little more than one sub-model, and the split measured no gain (1150.0 vs 1151.5, noise);
+    # there the processes run independent ruin & recreate from the same plan, the best one wins.
     lns_split_min_routes: int = 24
     # Operators switched off in the re-insertion descents: the insertion-LNS / chain / subtrip ones
     # cost ~70 % of a descent (0.49 -> 0.15 s per iteration on R109) for little gain.
@@ -1119,6 +1120,27 @@ def _solve_lns_sub(problem: Problem, cfg: SearchConfig, seed: int, deadline: flo
                     status=f"lns-sub:{n_acc}/{n_iter}/{time.monotonic() - t_lns:.1f}s")
 
 
+def _objective(problem: Problem, sol: Solution) -> int:
+    """The sub-model LNS's objective of a whole plan: travel + reassignments + the priority-weighted
+    penalties of the unassigned visits (unservable ones count the same in every plan)."""
+    jobs = problem.job_by_id()
+    big = 2 * _max_arc(problem) + problem.reassignment_cost + 1
+    return sol.cost + sum(big * (1 + 101 * jobs[j].priority) for j in sol.unassigned)
+
+
+def _solve_lns_sub_multistart(problem: Problem, cfg: SearchConfig, seed: int, deadline: float,
+                              sol: Solution, workers: int) -> Solution:
+    """Too few routes to split: ``workers`` independent ruin & recreate runs from the same plan
+    (the first with ``seed``, the others with derived seeds), the best plan wins."""
+    if workers < 2:
+        return _solve_lns_sub(problem, cfg, seed, deadline, sol)
+    tasks = [lambda dl, k=k: _solve_lns_sub(problem, cfg, seed if k == 0 else seed * 7919 + 104729 * k, dl, sol)
+             for k in range(workers)]
+    runs = _run_parallel(tasks, deadline)
+    best = min(runs, key=lambda r: _objective(problem, r))
+    return replace(best, status=f"lns-multistart{workers}:" + " | ".join(r.status for r in runs))
+
+
 def _split_routes(problem: Problem, sol: Solution, n: int, rng: random.Random, min_routes: int = 0
                   ) -> list[tuple[Problem, Solution]]:
     """``n`` groups of neighbouring routes, each a Problem of its own with its part of ``sol``.
@@ -1184,7 +1206,7 @@ def _solve_lns_sub_split(problem: Problem, cfg: SearchConfig, seed: int, deadlin
         end = deadline if left < 2 * cfg.lns_round_s else time.monotonic() + cfg.lns_round_s
         groups = _split_routes(problem, sol, workers, rng, cfg.lns_split_min_routes)
         if not groups:
-            res = _solve_lns_sub(problem, cfg, seed, deadline, sol)
+            res = _solve_lns_sub_multistart(problem, cfg, seed, deadline, sol, workers)
             return replace(res, status=",".join(status + [res.status])) if status else res
         tasks = [lambda dl, g=g, k=k: _solve_lns_sub(g[0], cfg, seed * 7919 + rnd * workers + k, dl, g[1])
                  for k, g in enumerate(groups)]

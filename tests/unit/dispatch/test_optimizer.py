@@ -411,3 +411,19 @@ def test_split_ruin_and_recreate_keeps_plans_feasible_and_locks():
     moved = sum(1 for vid, seq in route_jobs(sol).items() for j in seq if prev_vehicle.get(j, vid) != vid)
     assert sol.cost == sol.duration + moved * p.reassignment_cost
     assert len(sol.unassigned) < 3
+
+
+def test_multistart_on_few_routes_keeps_the_best_feasible_plan():
+    from dispatch.optimizer import SearchConfig
+
+    p = _one_skill_day()
+    sol = solve(p, 2.0, config=SearchConfig(workers=2))  # 8 clinicians: fewer than 24 routes
+    assert sol.status.startswith("lns-multistart2"), sol.status
+    feasible(p, sol)
+    assert route_jobs(sol)[1][0] == p.locked[1][0]
+    prev_vehicle = {j: v for v, seq in p.previous_routes.items() for j in seq}
+    moved = sum(1 for vid, seq in route_jobs(sol).items() for j in seq if prev_vehicle.get(j, vid) != vid)
+    assert sol.cost == sol.duration + moved * p.reassignment_cost
+    # the winner is the best of the runs the status lists ("acc/iter/time" each)
+    assert sol.status.count("lns-sub:") == 2
+    assert len(sol.unassigned) < 3
