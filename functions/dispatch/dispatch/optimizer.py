@@ -59,6 +59,12 @@ docs/benchmarks-dispatch.md): re-inserting with a first-solution strategy from t
 SISR-like strings per route, a route-elimination move, Shaw-like time relatedness, first solutions without the portfolio
 descents, 3 or 8 routes per sub-model.
 
+Processes (``SearchConfig.workers``, 0 = one per CPU): OR-Tools holds the GIL during a search, so
+independent sub-problems (doctors, nurses) are solved in forked processes at once, each with the
+whole budget. CPUs left over go to one sub-problem's ruin & recreate: with 24 routes or more, rounds
+of ``lns_round_s`` on groups of neighbouring routes at once (merged after each round); with fewer,
+independent runs from the same plan with different seeds, the best wins.
+
 Determinism: OR-Tools' search itself is deterministic; what is not is how far it gets within a
 wall-clock time limit (and the LNS sub-searches bounded by ``lns_time_limit``). For reproducible
 plans pass ``solution_limit`` (the search then stops after that many solutions; the time limit
