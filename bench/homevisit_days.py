@@ -106,7 +106,7 @@ def run_ours(problem: Problem, budget: float, workers: int = 0) -> dict:
     wall = time.monotonic() - t
     errs, travel = check(problem, sol)
     return {"drive_s": travel, "served": len(problem.jobs) - len(sol.unassigned), "feasible": not errs,
-            "errors": errs[:3], "time": wall, "routes": len(sol.routes)}
+            "errors": errs[:3], "time": wall, "routes": len(sol.routes), "status": sol.status}
 
 
 def one_skill(problem: Problem) -> Problem:

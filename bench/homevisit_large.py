@@ -14,21 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 
-from bench.homevisit_days import generate_day, run_vroom
+from bench.homevisit_days import generate_day, run_ours, run_vroom
 from bench import emit
-from dispatch.feasibility import check
-from dispatch.optimizer import SearchConfig, _cpus, solve
-
-
-def run_ours(problem, budget: float, workers: int = 0) -> dict:
-    t = time.monotonic()
-    sol = solve(problem, budget, config=SearchConfig(workers=workers))
-    wall = time.monotonic() - t
-    errs, travel = check(problem, sol)
-    return {"drive_s": travel, "served": len(problem.jobs) - len(sol.unassigned), "feasible": not errs,
-            "errors": errs[:3], "time": wall, "routes": len(sol.routes), "status": sol.status}
+from dispatch.optimizer import SearchConfig, _cpus
 
 
 def main(argv: list[str] | None = None) -> int:

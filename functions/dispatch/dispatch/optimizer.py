@@ -240,6 +240,17 @@ def _max_arc(problem: Problem) -> int:
     return max((max(r) for r in problem.durations if r), default=0)
 
 
+def _penalty_unit(problem: Problem, max_arc: int) -> int:
+    """``big``: more than any insertion detour, so serving a visit always pays."""
+    return 2 * max_arc + problem.reassignment_cost + 1
+
+
+def _unassigned_penalty(big: int, jobs) -> int:
+    """What leaving ``jobs`` unassigned costs in the objective: one priority level outweighs 101
+    visits of the levels below."""
+    return sum(big * (1 + 101 * j.priority) for j in jobs)
+
+
 def _horizon(problem: Problem, max_arc: int | None = None) -> int:
     ends = [v.time_window[1] for v in problem.vehicles]
     ends += [w[1] for j in problem.jobs for w in j.time_windows]
@@ -334,7 +345,7 @@ def _build(problem: Problem, cfg: SearchConfig, seed: int, *, validate: bool = T
     m.time_dim = time_dim
 
     # Job windows, skills, priorities.
-    big = 2 * max_arc + problem.reassignment_cost + 1
+    big = _penalty_unit(problem, max_arc)
     for node, j in enumerate(jobs):
         idx = manager.NodeToIndex(node)
         m.job_index[j.id] = idx
@@ -344,7 +355,7 @@ def _build(problem: Problem, cfg: SearchConfig, seed: int, *, validate: bool = T
             # (SetAllowedVehiclesForIndex is not callable from Python in 9.15: Span typemap)
             routing.VehicleVar(idx).SetValues([-1] + allowed)
         if j.id not in locked_ids:
-            routing.AddDisjunction([idx], big * (1 + 101 * j.priority))
+            routing.AddDisjunction([idx], _unassigned_penalty(big, (j,)))
 
     # Vehicle windows.
     for k, v in enumerate(problem.vehicles):
@@ -633,24 +644,20 @@ def solve(problem: Problem, time_limit_s: float = 10.0, seed: int = 0, *,
         solved = _solve_parts_parallel(parts, workers, deadline, seed, solution_limit, cfg)
     else:
         solved = _solve_parts(parts, deadline, seed, solution_limit, cfg)
-    routes_by_vehicle: dict[int, Route] = {}
-    cost = duration = service = waiting = 0
-    status = []
-    for s in solved:
-        for r in s.routes:
-            routes_by_vehicle[r.vehicle] = r
-        unassigned += list(s.unassigned)
-        cost += s.cost
-        duration += s.duration
-        service += s.service
-        waiting += s.waiting_time
-        status.append(s.status)
     # Reassignment costs for jobs whose previous vehicle is in another component are not counted
     # by the sub-solves (such a move is impossible by skills anyway).
-    routes = tuple(routes_by_vehicle[v.id] for v in problem.vehicles if v.id in routes_by_vehicle)
-    elapsed = int((time.monotonic() - t0) * 1000)
-    return Solution(routes, tuple(sorted(unassigned)), cost, duration, service, waiting, elapsed, 0,
-                    ",".join(status))
+    return replace(_merge(problem, solved, unassigned), computing_time_ms=int((time.monotonic() - t0) * 1000),
+                   status=",".join(s.status for s in solved))
+
+
+def _merge(problem: Problem, sols, unassigned=()) -> Solution:
+    """One plan from plans of disjoint sets of vehicles (and ``unassigned``, visits none of them
+    planned): routes in the problem's vehicle order, figures summed."""
+    by_vehicle: dict[int, Route] = {r.vehicle: r for s in sols for r in s.routes}
+    return Solution(tuple(by_vehicle[v.id] for v in problem.vehicles if v.id in by_vehicle),
+                    tuple(sorted({*unassigned, *(j for s in sols for j in s.unassigned)})),
+                    sum(s.cost for s in sols), sum(s.duration for s in sols), sum(s.service for s in sols),
+                    sum(s.waiting_time for s in sols))
 
 
 def _cpus(cfg: SearchConfig) -> int:
@@ -960,7 +967,7 @@ def _solve_lns_sub(problem: Problem, cfg: SearchConfig, seed: int, deadline: flo
     locked = {jid for seq in problem.locked.values() for jid in seq}
     prev_vehicle = {jid: vid for vid, seq in problem.previous_routes.items() for jid in seq}
     max_arc = _max_arc(problem)
-    big = 2 * max_arc + problem.reassignment_cost + 1
+    big = _penalty_unit(problem, max_arc)
     D = problem.durations
     route_objs = {r.vehicle: r for r in sol.routes}
     routes = {v.id: [st.id for st in route_objs[v.id].steps if st.type == "job"] if v.id in route_objs else []
@@ -992,7 +999,7 @@ def _solve_lns_sub(problem: Problem, cfg: SearchConfig, seed: int, deadline: flo
     t_lns = time.monotonic()
     span = max(1e-3, deadline - t_lns)
     cur_cost = sum(_route_cost(problem, problem.vehicles[vid_pos[vid]], seq, jobs, prev_vehicle)
-                   for vid, seq in routes.items()) + sum(big * (1 + 101 * jobs[j].priority) for j in unassigned)
+                   for vid, seq in routes.items()) + _unassigned_penalty(big, (jobs[j] for j in unassigned))
     best_cost, best_state = cur_cost, (dict(routes), dict(route_objs), set(unassigned))
     per_visit = cur_cost / max(1, len(route_of))
     t0, tf = cfg.lns_sa_t0 * per_visit, cfg.lns_sa_tf * per_visit
@@ -1066,7 +1073,7 @@ def _solve_lns_sub(problem: Problem, cfg: SearchConfig, seed: int, deadline: flo
             reassignment_cost=problem.reassignment_cost,
         )
         old_cost = sum(_route_cost(problem, problem.vehicles[vid_pos[vid]], routes[vid], jobs, prev_vehicle)
-                       for vid in chosen) + sum(big * (1 + 101 * jobs[j].priority) for j in extra)
+                       for vid in chosen) + _unassigned_penalty(big, (jobs[j] for j in extra))
         m = _build(sub, cfg, 0, validate=False, max_arc=max_arc)
         routing = m.routing
         params.time_limit.FromMilliseconds(max(1, int(min(left, cfg.lns_sub_time_limit_s) * 1000)))
@@ -1085,7 +1092,7 @@ def _solve_lns_sub(problem: Problem, cfg: SearchConfig, seed: int, deadline: flo
         new = _job_routes(m, a)
         new_un = [j for j in sub_jobs if all(j not in seq for seq in new.values())]
         new_cost = sum(_route_cost(problem, problem.vehicles[vid_pos[vid]], seq, jobs, prev_vehicle)
-                       for vid, seq in new.items()) + sum(big * (1 + 101 * jobs[j].priority) for j in new_un)
+                       for vid, seq in new.items()) + _unassigned_penalty(big, (jobs[j] for j in new_un))
         delta = new_cost - old_cost
         if delta >= 0:
             if t0 <= 0 or delta == 0:
@@ -1130,16 +1137,14 @@ def _objective(problem: Problem, sol: Solution) -> int:
     """The sub-model LNS's objective of a whole plan: travel + reassignments + the priority-weighted
     penalties of the unassigned visits (unservable ones count the same in every plan)."""
     jobs = problem.job_by_id()
-    big = 2 * _max_arc(problem) + problem.reassignment_cost + 1
-    return sol.cost + sum(big * (1 + 101 * jobs[j].priority) for j in sol.unassigned)
+    return sol.cost + _unassigned_penalty(_penalty_unit(problem, _max_arc(problem)),
+                                          (jobs[j] for j in sol.unassigned))
 
 
 def _solve_lns_sub_multistart(problem: Problem, cfg: SearchConfig, seed: int, deadline: float,
                               sol: Solution, workers: int) -> Solution:
     """Too few routes to split: ``workers`` independent ruin & recreate runs from the same plan
     (the first with ``seed``, the others with derived seeds), the best plan wins."""
-    if workers < 2:
-        return _solve_lns_sub(problem, cfg, seed, deadline, sol)
     tasks = [lambda dl, k=k: _solve_lns_sub(problem, cfg, seed if k == 0 else seed * 7919 + 104729 * k, dl, sol)
              for k in range(workers)]
     runs = _run_parallel(tasks, deadline)
@@ -1189,9 +1194,10 @@ def _split_routes(problem: Problem, sol: Solution, n: int, rng: random.Random, m
     out = []
     for g in range(n):
         vids = [v.id for v in problem.vehicles if group_of[v.id] == g]
+        vid_set = set(vids)
         jids = [j for v in vids for j in routes.get(v, ())] + extra[g]
         sub = replace(problem, vehicles=tuple(veh[v] for v in vids), jobs=tuple(jobs[j] for j in jids),
-                      locked={v: s for v, s in problem.locked.items() if v in set(vids)})
+                      locked={v: s for v, s in problem.locked.items() if v in vid_set})
         part = Solution(tuple(by_vehicle[v] for v in vids if v in routes), tuple(extra[g]), 0, 0, 0, 0)
         out.append((sub, part))
     return out
@@ -1203,7 +1209,6 @@ def _solve_lns_sub_split(problem: Problem, cfg: SearchConfig, seed: int, deadlin
     seconds, each splitting the routes into groups of neighbouring routes (a new split every round,
     so no border stays fixed) that are improved at once and then merged (routes do not interact)."""
     rng = random.Random(seed)
-    vorder = {v.id: k for k, v in enumerate(problem.vehicles)}
     rnd, status = 0, []
     while True:
         left = deadline - time.monotonic()
@@ -1217,10 +1222,7 @@ def _solve_lns_sub_split(problem: Problem, cfg: SearchConfig, seed: int, deadlin
         tasks = [lambda dl, g=g, k=k: _solve_lns_sub(g[0], cfg, seed * 7919 + rnd * workers + k, dl, g[1])
                  for k, g in enumerate(groups)]
         parts = _run_parallel(tasks, end)
-        routes = sorted((r for s in parts for r in s.routes), key=lambda r: vorder[r.vehicle])
-        sol = Solution(tuple(routes), tuple(sorted({j for s in parts for j in s.unassigned})),
-                       sum(s.cost for s in parts), sum(s.duration for s in parts), sum(s.service for s in parts),
-                       sum(s.waiting_time for s in parts))
+        sol = _merge(problem, parts)
         status.append("+".join(s.status.split(":", 1)[-1] for s in parts))
         rnd += 1
     return replace(sol, status=f"lns-split{workers}:{','.join(status)}")

@@ -186,11 +186,25 @@ def test_deterministic_with_seed_and_solution_limit(line_problem):
     assert [r.steps for r in a.routes] == [r.steps for r in b.routes]
 
 
+def _minutes_apart(pts) -> tuple[tuple[int, ...], ...]:
+    """Travel seconds between points on a km grid at 1 km per minute."""
+    return tuple(tuple(int(60 * ((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5) for b in pts) for a in pts)
+
+
+def keeps_locks_and_counts_reassignments(p: Problem, sol) -> None:
+    got = route_jobs(sol)
+    for vid, seq in p.locked.items():
+        assert got[vid][:len(seq)] == list(seq)
+    prev_vehicle = {j: v for v, seq in p.previous_routes.items() for j in seq}
+    moved = sum(1 for vid, seq in got.items() for j in seq if prev_vehicle.get(j, vid) != vid)
+    assert sol.cost == sol.duration + moved * p.reassignment_cost
+
+
 def _random_problem(seed: int) -> Problem:
     rng = random.Random(seed)
     n = 16
     pts = [(rng.uniform(0, 30), rng.uniform(0, 30)) for _ in range(n)]
-    D = tuple(tuple(int(60 * ((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5) for b in pts) for a in pts)
+    D = _minutes_apart(pts)
     jobs = []
     for i in range(1, n):
         st = rng.choice(range(8, 18, 2)) * H
@@ -284,16 +298,11 @@ def test_time_limited_solve_keeps_locks_breaks_skills_and_counts_reassignments(s
     p = _stability_day(seed)
     sol = solve(p, TL)
     feasible(p, sol)
-    got = route_jobs(sol)
-    for vid, seq in p.locked.items():
-        assert got[vid][:len(seq)] == list(seq)
+    keeps_locks_and_counts_reassignments(p, sol)
     jobs = p.job_by_id()
     vehicles = p.vehicle_by_id()
-    for vid, seq in got.items():
+    for vid, seq in route_jobs(sol).items():
         assert all(jobs[j].skills <= vehicles[vid].skills for j in seq)
-    prev_vehicle = {j: v for v, seq in p.previous_routes.items() for j in seq}
-    moved = sum(1 for vid, seq in got.items() for j in seq if prev_vehicle.get(j, vid) != vid)
-    assert sol.cost == sol.duration + moved * p.reassignment_cost
 
 
 @pytest.mark.parametrize("overrides", [{"lns_route_elimination": 0.5}, {"lns_ruin": "STRINGS"},
@@ -318,7 +327,7 @@ def _two_skill_day(seed: int = 5) -> Problem:
     rng = random.Random(seed)
     n = 21
     pts = [(rng.uniform(0, 30), rng.uniform(0, 30)) for _ in range(n)]
-    D = tuple(tuple(int(60 * ((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5) for b in pts) for a in pts)
+    D = _minutes_apart(pts)
     starts = [rng.choice(range(8, 16, 2)) * H for _ in range(n)]
     jobs = [Job(i, i, 30 * MIN, ((starts[i], starts[i] + 2 * H),), frozenset({DOCTOR if i % 2 else NURSE}))
             for i in range(1, n)]
@@ -372,7 +381,7 @@ def _one_skill_day(seed: int = 8) -> Problem:
     rng = random.Random(seed)
     n = 31
     pts = [(15.0, 15.0)] + [(rng.uniform(0, 30), rng.uniform(0, 30)) for _ in range(n - 1)]
-    D = tuple(tuple(int(60 * ((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5) for b in pts) for a in pts)
+    D = _minutes_apart(pts)
     starts = [rng.choice(range(8, 16, 2)) * H for _ in range(n)]
     jobs = tuple(Job(i, i, 30 * MIN, ((starts[i], starts[i] + 2 * H),)) for i in range(1, n))
     vehicles = tuple(Vehicle(k, 0, 0, (8 * H, 18 * H), breaks=(Break(k, ((11 * H, 13 * H),), 30 * MIN),))
@@ -406,10 +415,7 @@ def test_split_ruin_and_recreate_keeps_plans_feasible_and_locks():
     sol = solve(p, 2.0, config=cfg)
     assert sol.status.startswith("lns-split2"), sol.status
     feasible(p, sol)
-    assert route_jobs(sol)[1][0] == p.locked[1][0]
-    prev_vehicle = {j: v for v, seq in p.previous_routes.items() for j in seq}
-    moved = sum(1 for vid, seq in route_jobs(sol).items() for j in seq if prev_vehicle.get(j, vid) != vid)
-    assert sol.cost == sol.duration + moved * p.reassignment_cost
+    keeps_locks_and_counts_reassignments(p, sol)
     assert len(sol.unassigned) < 3
 
 
@@ -420,10 +426,7 @@ def test_multistart_on_few_routes_keeps_the_best_feasible_plan():
     sol = solve(p, 2.0, config=SearchConfig(workers=2))  # 8 clinicians: fewer than 24 routes
     assert sol.status.startswith("lns-multistart2"), sol.status
     feasible(p, sol)
-    assert route_jobs(sol)[1][0] == p.locked[1][0]
-    prev_vehicle = {j: v for v, seq in p.previous_routes.items() for j in seq}
-    moved = sum(1 for vid, seq in route_jobs(sol).items() for j in seq if prev_vehicle.get(j, vid) != vid)
-    assert sol.cost == sol.duration + moved * p.reassignment_cost
+    keeps_locks_and_counts_reassignments(p, sol)
     # the winner is the best of the runs the status lists ("acc/iter/time" each)
     assert sol.status.count("lns-sub:") == 2
     assert len(sol.unassigned) < 3
