@@ -10,7 +10,7 @@ from devstack import template as tpl
 from devstack.openapi import document
 
 SHIPPED = Path(__file__).resolve().parents[2] / "functions" / "docs" / "apidocs" / "openapi.json"
-DOCS_ROUTES = {("get", "/openapi.json"), ("get", "/docs"), ("get", "/console")}
+DOCS_ROUTES = {("get", "/openapi.json"), ("get", "/docs"), ("get", "/console"), ("get", "/clinician")}
 
 
 def _shape(path: str) -> str:

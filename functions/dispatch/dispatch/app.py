@@ -99,6 +99,14 @@ def console():
                     headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
+@app.get("/clinician", summary="The clinician's phone page (self-contained; it calls this API with a token)",
+         include_in_schema=False)
+def clinician_page():
+    from dispatch.clinician_page import clinician_html
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=clinician_html(),
+                    headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
 @logger.inject_lambda_context(log_event=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

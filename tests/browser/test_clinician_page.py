@@ -1,0 +1,130 @@
+"""The clinician's phone page in a real browser (Debian's chromium through Playwright, at a phone's
+size) against the local stack: today's route in order with what the visit needs, and the event
+buttons moving a visit through its states on the real API."""
+from __future__ import annotations
+
+import random
+import shutil
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.stack, pytest.mark.browser]
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+REGION = "stockholm"
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+
+
+def _browser_or_skip() -> str:
+    found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    if not found:
+        pytest.skip("Debian chromium is not installed: the phone-page test needs a browser")
+    pytest.importorskip("playwright.sync_api")
+    return found
+
+
+@pytest.fixture(scope="module")
+def route_day(api):
+    """One nurse on shift some days ahead with three paid visits booked through the API, planned."""
+    from devstack.demo_data import PeopleFactory
+
+    now = api.http.post(api.base + "/_local/clock", json={}, timeout=10).json()["now"]
+    day = datetime.fromisoformat(now.replace("Z", "+00:00")).date() + timedelta(days=random.randint(14, 30))
+    run = uuid.uuid4().hex[:6]
+    dispatcher = api.token("dispatcher", f"disp-{run}", REGION)
+    nurse = f"phone-nurse-{run}"
+    r = api.put(f"/regions/{REGION}/clinicians/{nurse}/shifts/{day}", dispatcher,
+                {"role": "nurse", "start": "08:00", "end": "17:00", "start_location": {"lat": 59.33, "lon": 18.06}})
+    assert r.status_code in (200, 201), r.text
+    people = PeopleFactory(seed=random.randint(1, 10**6))
+    booked = {}
+    for window in ("08:00", "12:00", "14:00"):
+        p = people.patient(REGION, day, child=False, frikort=False)
+        symptoms = f"Hosta och feber ({window})"
+        body = {"visit_type": "nurse", "date": day.isoformat(), "window_start": window,
+                "postal_code": p.postal_code, "address": {**p.address, "door_code": f"{random.randint(1000, 9999)}"},
+                "symptoms": symptoms,
+                "patient": {"personal_number": p.adult.personal_number, "name": p.adult.name, "phone": p.adult.phone}}
+        token = api.token("patient", p.sub)
+        r = api.post("/bookings", token, body, headers={"Idempotency-Key": str(uuid.uuid4())})
+        assert r.status_code == 201, r.text
+        bid = r.json()["id"]
+        r = api.post(f"/bookings/{bid}/payment", token, {"payment_method": "pm_card_visa"})
+        assert r.status_code == 200, r.text
+        booked[bid] = {"token": token, "door_code": body["address"]["door_code"], "symptoms": symptoms,
+                       "phone": p.adult.phone}
+    r = api.post(f"/regions/{REGION}/plans/{day}/optimize", dispatcher, {"time_limit_s": 1})
+    assert r.status_code == 200, r.text
+    return {"day": day, "nurse": nurse, "token": api.token("clinician", nurse, REGION), "booked": booked}
+
+
+def _status(api, route_day, bid) -> str:
+    return api.get(f"/bookings/{bid}", route_day["booked"][bid]["token"]).json()["status"]
+
+
+def test_the_phone_page_shows_the_route_and_moves_a_visit_through_its_states(api, route_day):
+    """At a phone's size the page lists the clinician's stops in the route's order with door code,
+    symptoms, a call link and a navigation link; On my way, Arrived and Completed move the first
+    visit on the real API, and the page shows the new state."""
+    chromium = _browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    served = api.get("/clinician")
+    assert served.status_code == 200 and served.headers["content-type"].startswith("text/html"), served.text[:200]
+    route = api.get(f"/me/route?date={route_day['day']}", route_day["token"]).json()
+    order = [s["booking_id"] for s in route["stops"]]
+    assert sorted(order) == sorted(route_day["booked"]), route
+
+    OUTPUT.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(**PHONE).new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{api.base}/clinician#token={route_day['token']}&date={route_day['day']}")
+            page.wait_for_selector("body[data-rendered='true']", timeout=20000)
+            assert "token=" not in page.url  # the token leaves the address bar once read
+
+            cards = page.locator("li.stop")
+            assert [cards.nth(i).get_attribute("data-booking") for i in range(cards.count())] == order
+            first = order[0]
+            card = page.locator(f"li.stop[data-booking='{first}']")
+            facts = route_day["booked"][first]
+            assert card.locator(".door-code").inner_text() == facts["door_code"]
+            assert facts["symptoms"] in card.locator(".symptoms").inner_text()
+            assert card.locator("a.call").get_attribute("href") == f"tel:{facts['phone']}"
+            assert card.locator("a.nav").get_attribute("href").startswith("geo:")
+            # the page is laid out for the phone: nothing wider than the screen
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
+            page.screenshot(path=str(OUTPUT / "clinician.png"), full_page=True)
+
+            for button, expected in (("on_the_way", "en_route"), ("arrived", "arrived"), ("completed", "completed")):
+                card.locator(f"button[data-event='{button}']").click()
+                page.wait_for_selector(f"li.stop[data-booking='{first}'][data-status='{expected}']", timeout=20000)
+                assert _status(api, route_day, first) == expected
+            assert card.locator("button.event").count() == 0  # a completed visit offers no more events
+            assert not errors, errors
+        finally:
+            browser.close()
+
+
+def test_the_phone_page_without_a_token_asks_to_sign_in(api):
+    """Opened without a token, the page calls nothing and says how to get in."""
+    chromium = _browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(**PHONE).new_page()
+            page.goto(f"{api.base}/clinician")
+            page.wait_for_function("document.getElementById('status').textContent.includes('sign in')", timeout=10000)
+            assert page.locator("li.stop").count() == 0
+        finally:
+            browser.close()
