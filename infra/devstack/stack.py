@@ -3,7 +3,10 @@ run with Java 17), localstripe, and the gateway. `python -m devstack.stack up|do
 
 `up` returns once every part answers, creates the template's tables, and prints the URLs. Ports
 come from API_PORT, DYNAMODB_PORT and STRIPE_PORT. State (pids, logs, keys) lives in the state dir,
-so `down` stops exactly what `up` started, process groups included."""
+so `down` stops exactly what `up` started, process groups included.
+
+Simulated time (`/_local/clock`, the file `clock.json` in the state dir) belongs to the stack that
+set it: `up` starts at the real time whatever an earlier stack left behind, and `down` removes it."""
 from __future__ import annotations
 
 import json
@@ -70,11 +73,19 @@ class Stack:
                 "stripe": f"http://127.0.0.1:{self.stripe_port}"}
 
     @property
+    def clock_file(self) -> Path:
+        return self.state / "clock.json"
+
+    def reset_clock(self) -> None:
+        """Back to real time: a stack never inherits the simulated time of one that ran before."""
+        self.clock_file.unlink(missing_ok=True)
+
+    @property
     def env(self) -> dict:
         env = local_environment(self.dynamodb_port, self.stripe_port, self.api_port)
         env.update({"API_PORT": str(self.api_port), "DYNAMODB_PORT": str(self.dynamodb_port),
                     "STRIPE_PORT": str(self.stripe_port), "HOMEVISITS_STATE_DIR": str(self.state),
-                    "HOMEVISITS_CLOCK_FILE": str(self.state / "clock.json")})
+                    "HOMEVISITS_CLOCK_FILE": str(self.clock_file)})
         return env
 
     def _spawn(self, name: str, argv: list[str], env: dict | None = None):
@@ -102,6 +113,7 @@ class Stack:
 
     def start(self) -> "Stack":
         self.state.mkdir(parents=True, exist_ok=True)
+        self.reset_clock()
         for name, port in (("api", self.api_port), ("dynamodb", self.dynamodb_port), ("stripe", self.stripe_port)):
             if port_open(port):
                 raise RuntimeError(f"port {port} ({name}) is already in use: run `make down` or set another port")
@@ -154,6 +166,7 @@ class Stack:
             _terminate(pid)
             self.pids.pop(name, None)
         self._save()
+        self.reset_clock()
 
 
 def _die_with_parent() -> None:
@@ -219,11 +232,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if cmd == "down":
         if not saved.exists():
+            stack.reset_clock()
             print("no local stack is running")
             return 0
         for name, pid in json.loads(saved.read_text())["pids"].items():
             _terminate(pid)
         saved.unlink()
+        stack.reset_clock()
         print("local stack stopped")
         return 0
     if saved.exists():

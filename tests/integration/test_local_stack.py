@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime, timezone
 
 import jwt
 import pytest
@@ -86,22 +87,35 @@ def test_unknown_routes_are_404(api):
     assert api.get("/nope").status_code == 404
 
 
-def test_make_up_and_down_leave_no_process_behind(tmp_path):
+def test_make_up_and_down_leave_no_process_behind_and_no_simulated_time(tmp_path):
+    """`make up` starts at the real time even when an earlier stack left its simulated time behind
+    (seen: a fresh stack 2.6 days ahead); the time a stack sets is its own and `make down` ends it."""
+    import requests
+
     from devstack.stack import free_port
     env = {**os.environ, "HOMEVISITS_STATE_DIR": str(tmp_path), "API_PORT": str(free_port()),
            "DYNAMODB_PORT": str(free_port()), "STRIPE_PORT": str(free_port())}
+    (tmp_path / "clock.json").write_text(json.dumps({"offset_s": 2.6 * 86400}))  # an earlier stack's
     up = subprocess.run([sys.executable, "-m", "devstack.stack", "up"], env=env, capture_output=True,
                         text=True, timeout=180)
     assert up.returncode == 0, up.stdout + up.stderr
-    assert f"http://127.0.0.1:{env['API_PORT']}" in up.stdout
+    base = f"http://127.0.0.1:{env['API_PORT']}"
+    assert base in up.stdout
     pids = json.loads((tmp_path / "stack.json").read_text())["pids"]
     assert set(pids) == {"dynamodb", "stripe", "gateway"}
-    down = subprocess.run([sys.executable, "-m", "devstack.stack", "down"], env=env, capture_output=True,
-                          text=True, timeout=60)
+    try:
+        now = datetime.fromisoformat(requests.post(base + "/_local/clock", json={}, timeout=10).json()["now"])
+        assert abs((now - datetime.now(timezone.utc)).total_seconds()) < 60
+        requests.post(base + "/_local/clock", json={"offset_s": 86400}, timeout=10)
+        assert (tmp_path / "clock.json").exists()
+    finally:
+        down = subprocess.run([sys.executable, "-m", "devstack.stack", "down"], env=env, capture_output=True,
+                              text=True, timeout=60)
     assert down.returncode == 0, down.stderr
     for pid in pids.values():
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+    assert not (tmp_path / "clock.json").exists()
 
 
 def test_stream_consumers_can_be_held_back_and_resumed(api):
