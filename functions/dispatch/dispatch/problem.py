@@ -28,6 +28,11 @@ class Job:
 
     ``video_call_seconds`` > 0 marks a nurse visit that ends with a video call with a remote doctor:
     the call runs in [service start + service, ... + video_call_seconds] and needs a free doctor.
+
+    Amounts as VROOM's: ``delivery`` is loaded at the vehicle's start and dropped here, ``pickup``
+    is picked up here and brought back to the end. The optimizer counts ``delivery`` against
+    ``capacity``; ``pickup`` is read by ``vroom_io`` (which hands the optimizer pickup-only
+    dimensions as deliveries, an equivalent constraint) and by the feasibility checker.
     """
 
     id: int
@@ -38,6 +43,7 @@ class Job:
     priority: int = 0
     delivery: tuple[int, ...] = ()
     video_call_seconds: int = 0
+    pickup: tuple[int, ...] = ()
 
 
 # "Visit" is the domain word; "Job" is VROOM's.
