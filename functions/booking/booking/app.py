@@ -52,7 +52,7 @@ def _date(raw: str | None, name: str = "date") -> date:
 
 
 def _body(model, required: bool = True):
-    raw = app.current_event.body
+    raw = app.current_event.decoded_body  # HTTP APIs base64-encode bodies of non-text content types
     if not raw:
         if required:
             raise InvalidRequest("a JSON body is required")

@@ -20,7 +20,7 @@ from functools import lru_cache
 
 import stripe
 
-from homevisits.errors import (InvalidSignature, PaymentDeclined, PaymentProviderUnavailable,
+from homevisits.errors import (InvalidEvent, InvalidSignature, PaymentDeclined, PaymentProviderUnavailable,
                                PaymentRejected)
 
 SECRET_MAX_AGE_S = 300
@@ -240,7 +240,11 @@ class StripeGateway:
             raw = json.loads(payload)
         except (stripe.SignatureVerificationError, ValueError):
             raise InvalidSignature("the webhook signature does not match") from None
+        if not isinstance(raw, dict) or not isinstance(raw.get("data") or {}, dict):
+            raise InvalidEvent("the webhook body is not a Stripe event object")
         obj = (raw.get("data") or {}).get("object") or {}
+        if not isinstance(obj, dict):
+            raise InvalidEvent("the webhook event's data.object is not an object")
         object_type = obj.get("object")
         pi_id = obj.get("id") if object_type == "payment_intent" else obj.get("payment_intent")
         if isinstance(pi_id, dict):

@@ -3,7 +3,7 @@ move the state machine only from what Stripe says *now* (the PaymentIntent is re
 that repeat, arrive out of order or race the API path change nothing twice."""
 from __future__ import annotations
 
-from homevisits.errors import DomainError, InvalidSignature, PaymentRejected
+from homevisits.errors import DomainError, InvalidEvent, InvalidSignature, PaymentRejected
 from homevisits.observability import get_logger
 from payments import deps
 
@@ -14,12 +14,13 @@ HANDLED = frozenset({"payment_intent.amount_capturable_updated", "payment_intent
 
 
 def handle_webhook(payload: str | None, signature: str | None, service=None) -> tuple[int, dict]:
-    """(HTTP status, body) for one webhook delivery. 400 `invalid_signature` when not Stripe's;
-    200 for everything verified, including unknown, stale and repeated events."""
+    """(HTTP status, body) for one webhook delivery. 400 `invalid_signature` when not Stripe's,
+    400 `invalid_event` when signed but not an event object; 200 for everything verified, including
+    unknown, stale and repeated events."""
     service = service or deps.service()
     try:
         event = service.gateway.verify_webhook(payload, signature)
-    except InvalidSignature as err:
+    except (InvalidSignature, InvalidEvent) as err:
         return err.status, err.to_body()
     key = f"STRIPE_EVENT#{event.id}"
     if not event.id or service.repo.already_processed(key):

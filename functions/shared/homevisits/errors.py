@@ -99,6 +99,11 @@ class InvalidSignature(DomainError):
     code, status = "invalid_signature", 400
 
 
+class InvalidEvent(DomainError):
+    """A webhook that is authentic but not an event (e.g. its JSON is not an object)."""
+    code, status = "invalid_event", 400
+
+
 class BookingNotPayable(DomainError):
     code, status = "booking_not_payable", 409
 

@@ -5,7 +5,8 @@ import json
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (RequestUnsupportedContentType,
+                                                                   RequestValidationError)
 
 from homevisits.auth import Caller, caller_from_event
 from homevisits.errors import DomainError
@@ -42,6 +43,14 @@ def make_resolver(service: str) -> APIGatewayHttpResolver:
     @app.exception_handler(json.JSONDecodeError)
     def _bad_json(_err):
         return error_response(400, "invalid_json", "the body is not valid JSON")
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _not_utf8(_err):  # Powertools' decoded_body/json_body decode the (base64) body as UTF-8
+        return error_response(400, "invalid_json", "the body is not UTF-8 JSON")
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _media_type(_err):
+        return error_response(415, "unsupported_media_type", "send the body as application/json")
 
     try:
         from aws_lambda_powertools.utilities.idempotency.exceptions import (
