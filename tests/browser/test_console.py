@@ -121,7 +121,7 @@ def test_the_console_shows_the_plan_and_replans(api, planned_day):
             assert "token=" not in page.url  # the token leaves the address bar once read
             assert page.locator("#plan-version").inner_text() == f"v{plan['version']}"
             assert page.locator("#map path.route").count() == len(routes_with_stops)
-            assert page.locator("#map circle.stop").count() == served
+            assert page.locator("#map path.stop").count() == served
             for r in plan["routes"]:
                 assert page.locator(f"g.clinician-row[data-clinician='{r['clinician_id']}']").count() == 1
             for cid in planned_day["clinicians"]:
@@ -156,3 +156,15 @@ def test_the_console_page_is_self_contained():
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html)
     assert "@import" not in html and "url(" not in html
     assert "symptom" not in html.lower()
+
+
+def test_the_map_library_is_served_by_the_console_and_nothing_else_is(api):
+    """Leaflet (installed from npm by `make setup`) is served at console/assets/ with its content
+    type; any other name is 404, so the route serves no file it was not meant to."""
+    js = api.get("/console/assets/leaflet.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert "Leaflet" in js.text[:400]
+    css = api.get("/console/assets/leaflet.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    for name in ("package.json", "..%2Fconsole.py", "leaflet-src.js"):
+        assert api.get(f"/console/assets/{name}").status_code == 404

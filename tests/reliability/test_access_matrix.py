@@ -57,6 +57,7 @@ MATRIX = {
     ("POST", "/payments/webhook"): {r: 400 for r in ROLES},  # unsigned: refused whoever calls
     ("GET", "/console"): public("ok"),
     ("GET", "/clinician"): public("ok"),
+    ("GET", "/console/assets/leaflet.js"): public("ok"),
     ("GET", "/openapi.json"): public("ok"),
     ("GET", "/docs"): public("ok"),
 }
@@ -135,7 +136,7 @@ def _verdict(outcome, r) -> bool:
             "any": s < 500 and s != 401}[outcome]
 
 
-PUBLIC = ("/service-areas/11122", "/console", "/clinician", "/openapi.json", "/docs", "/payments/webhook")
+PUBLIC = ("/service-areas/11122", "/console", "/clinician", "/console/assets/leaflet.js", "/openapi.json", "/docs", "/payments/webhook")
 
 
 @pytest.mark.parametrize("method,path,role,outcome", list(_cells()))

@@ -94,9 +94,23 @@ def visit_event(id: Annotated[str, Path(max_length=80)], body: Annotated[VisitEv
 @app.get("/console", summary="The dispatcher console (a self-contained page; it calls this API with a token)",
          include_in_schema=False)
 def console():
+    import os
+
     from dispatch.console import console_html
-    return Response(status_code=200, content_type="text/html; charset=utf-8", body=console_html(),
+    html = console_html(os.environ.get("CONSOLE_TILE_URL", ""), os.environ.get("CONSOLE_TILE_ATTRIBUTION", ""))
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=html,
                     headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
+@app.get("/console/assets/<name>", summary="The console's map library (Leaflet, from npm)", include_in_schema=False)
+def console_asset(name: Annotated[str, Path(max_length=40)]):
+    from dispatch.console import console_asset as asset
+    found = asset(name)
+    if found is None:
+        raise NotFound("no such asset", code="not_found")
+    body, content_type = found
+    return Response(status_code=200, content_type=content_type, body=body.decode("utf-8"),
+                    headers={"Cache-Control": "public, max-age=3600"})
 
 
 @app.get("/clinician", summary="The clinician's phone page (self-contained; it calls this API with a token)",

@@ -1,16 +1,21 @@
-"""The dispatcher console: one self-contained HTML page (inline CSS and JavaScript, no external assets,
-no map tiles) served at GET /console.
+"""The dispatcher console: one HTML page (inline CSS and JavaScript) served at GET /console, with
+its map library, Leaflet (npm package `leaflet`, copied into this package by `make setup` and
+shipped with the function), served at GET /console/assets/{leaflet.js,leaflet.css}.
 
 The page holds no data and no secret: the dispatcher brings a token (pasted, or in the URL fragment
 `#token=…&region=…&date=…`, which never reaches a server), and the page calls the same HTTP API as
 any client, `GET /regions/{region}/plans/{date}` and `POST …/optimize`, with that Bearer token. It
-draws the routes on the plane of coordinates (projected lat/lon with a grid), a timeline per
-clinician (shift, booked windows, ETAs, breaks), the unassigned visits and the KPIs. It renders only
-the fields it knows (never a symptom; the plan API does not send them anyway) and only as text nodes.
+draws the routes and stops on a Leaflet map — on map tiles when a tile URL is configured
+(`CONSOLE_TILE_URL`, a template parameter), else on a plain background, so it works offline — a
+timeline per clinician in local time with a legend (shift, booked windows, ETAs, breaks, visit
+states), the unassigned visits with their reasons and the KPIs. It renders only the fields it
+knows (never a symptom; the plan API does not send them anyway) and only as text nodes.
 """
 from __future__ import annotations
 
 from functools import lru_cache
+from html import escape
+from pathlib import Path
 
 _PAGE = r"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -18,6 +23,8 @@ _PAGE = r"""<!doctype html>
 <meta name="referrer" content="no-referrer">
 <link rel="icon" href="data:,">
 <title>Home visits · dispatch console</title>
+<link rel="stylesheet" href="console/assets/leaflet.css">
+<script src="console/assets/leaflet.js"></script>
 <style>
 *{box-sizing:border-box}body{margin:0;font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1d2733;background:#f4f6f8}
 header{background:#10263b;color:#fff;padding:10px 18px;display:flex;gap:14px;align-items:center;flex-wrap:wrap}
@@ -33,11 +40,13 @@ h2{font-size:14px;margin:0 0 8px}#status{margin-left:auto;font-size:12px}#status
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:3px 6px;border-bottom:1px solid #eef1f4;font-size:13px}
 th{color:#5b6b7a;font-weight:600}.swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px}
 svg text{font-family:inherit}.grid{stroke:#e5eaef;stroke-width:1}.gl{font-size:9px;fill:#8a97a3}
-.route{fill:none;stroke-width:2.5;stroke-opacity:.85}.stop-label{font-size:10px;fill:#223}
-.unassigned-mark{stroke:#d62728;stroke-width:2.5}.late{color:#d62728;font-weight:600}
+#map{height:440px;background:#eef2f5;border-radius:4px}
+.tl-legend{font-size:11px;color:#5b6b7a;display:flex;flex-wrap:wrap;gap:4px 12px;margin-top:4px}
+.tl-legend i{display:inline-block;width:12px;height:10px;margin-right:4px;vertical-align:middle;border-radius:2px}
+.late{color:#d62728;font-weight:600}
 .wide{grid-column:1 / -1}.muted{color:#8a97a3}
 </style></head>
-<body data-plan-version="">
+<body data-plan-version=""__TILES__>
 <header>
   <h1>Dispatch console</h1>
   <label>Token <input id="token" type="password" autocomplete="off" placeholder="paste a dispatcher token"></label>
@@ -53,9 +62,18 @@ svg text{font-family:inherit}.grid{stroke:#e5eaef;stroke-width:1}.gl{font-size:9
 <main>
   <section class="wide"><h2>Plan <span id="plan-version" class="muted">–</span>
     <span id="computed" class="muted"></span></h2><div id="kpis" class="kpis"></div></section>
-  <section><h2>Routes</h2><svg id="map" width="100%" viewBox="0 0 540 420" role="img" aria-label="routes"></svg>
+  <section><h2>Routes</h2><div id="map" role="region" aria-label="map of the routes"></div>
     <div id="legend"></div></section>
-  <section><h2>Timeline</h2><svg id="timeline" width="100%" viewBox="0 0 760 60" role="img" aria-label="timeline"></svg></section>
+  <section><h2>Timeline</h2><svg id="timeline" width="100%" viewBox="0 0 760 60" role="img" aria-label="timeline"></svg>
+    <div id="timeline-legend" class="tl-legend">local time ·
+      <span><i style="background:#eef3f7;border:1px solid #cdd8e1"></i>shift</span>
+      <span><i style="background:#1f77b4;opacity:.25"></i>booked window</span>
+      <span><i style="background:#1f77b4"></i>visit (ETA + service)</span>
+      <span><i style="background:#c9c9c9"></i>break</span>
+      <span><i style="background:#ff7f0e"></i>on the way</span>
+      <span><i style="background:#9467bd"></i>arrived</span>
+      <span><i style="background:#2ca02c"></i>completed</span>
+      <span><i style="background:#d62728"></i>no-show</span></div></section>
   <section class="wide"><h2>Stops</h2><table id="stops"><thead><tr><th>clinician</th><th>#</th><th>type</th>
     <th>window</th><th>ETA</th><th>address</th><th>status</th></tr></thead><tbody></tbody></table></section>
   <section class="wide"><h2>Unassigned <span id="unassigned-count" class="muted">0</span></h2>
@@ -127,52 +145,43 @@ function startOf(route) {
 }
 function coord(stop) { const a = stop.address || {}; return a.lat != null ? {lat: Number(a.lat), lon: Number(a.lon)} : null; }
 
+// The map: Leaflet (npm package, served by this function at console/assets/). Without a tile URL
+// (offline, or none configured) it draws routes and stops on a plain background.
+const TILES = document.body.dataset.tiles || "", TILE_ATTRIBUTION = document.body.dataset.tileAttribution || "";
+const mapState = {map: null, layer: null, fitted: ""};
+function tip(text) { const s = document.createElement("span"); s.textContent = text; return s; }
+function ensureMap() {
+  if (mapState.map) return mapState.map;
+  if (!window.L) { $("map").textContent = "the map library did not load"; return null; }
+  const m = L.map("map", {zoomSnap: 0.25, attributionControl: !!TILES});
+  if (TILES) L.tileLayer(TILES, {maxZoom: 19, attribution: TILE_ATTRIBUTION}).addTo(m);
+  mapState.map = m; mapState.layer = L.layerGroup().addTo(m);
+  return m;
+}
+
 function drawMap(plan) {
-  const svg = $("map"); clear(svg);
-  const W = 540, H = 420, pad = 24;
-  const pts = [];
-  plan.routes.forEach(r => { const s = startOf(r); if (s) pts.push(s); r.stops.forEach(st => { const c = coord(st); if (c) pts.push(c); }); });
-  (plan.unassigned || []).forEach(u => { const c = coord(u); if (c) pts.push(c); });
-  svg.appendChild(el("rect", {width: W, height: H, fill: "#f7f9fb"}));
-  if (!pts.length) { svg.appendChild(el("text", {x: 20, y: 30, class: "gl"}, "no visits")); return; }
-  const lat0 = pts.reduce((a, p) => a + p.lat, 0) / pts.length, k = Math.cos(lat0 * Math.PI / 180);
-  const xs = pts.map(p => p.lon * k), ys = pts.map(p => p.lat);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
-  const span = Math.max(x1 - x0, y1 - y0, 0.01), scale = Math.min((W - 2 * pad) / span, (H - 2 * pad) / span);
-  const ox = pad + ((W - 2 * pad) - (x1 - x0) * scale) / 2, oy = pad + ((H - 2 * pad) - (y1 - y0) * scale) / 2;
-  const P = (c) => [+(ox + (c.lon * k - x0) * scale).toFixed(1), +(oy + (y1 - c.lat) * scale).toFixed(1)];
-  const step = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1].find(s => span / s <= 8) || 2;
-  for (let la = Math.floor((y0 - 1) / step) * step; la <= y1 + 1; la += step) {
-    const y = P({lat: la, lon: x0 / k})[1]; if (y < 0 || y > H) continue;
-    svg.appendChild(el("line", {x1: 0, y1: y, x2: W, y2: y, class: "grid"}));
-    svg.appendChild(el("text", {x: 2, y: y - 2, class: "gl"}, la.toFixed(2) + "°N"));
-  }
-  const lonStep = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1].find(s => span / k / s <= 8) || 2;
-  for (let lo = Math.floor((x0 / k - 1) / lonStep) * lonStep; lo <= x1 / k + 1; lo += lonStep) {
-    const x = P({lat: y0, lon: lo})[0]; if (x < 0 || x > W) continue;
-    svg.appendChild(el("line", {x1: x, y1: 0, x2: x, y2: H, class: "grid"}));
-    svg.appendChild(el("text", {x: x + 2, y: H - 3, class: "gl"}, lo.toFixed(2) + "°E"));
-  }
   const legend = $("legend"); clear(legend);
+  const m = ensureMap();
+  if (m) mapState.layer.clearLayers();
+  const bounds = [];
   plan.routes.forEach((r, i) => {
     const color = COLORS[i % COLORS.length], start = startOf(r);
-    const path = []; if (start) path.push(P(start));
-    r.stops.forEach(st => { const c = coord(st); if (c) path.push(P(c)); });
-    if (start && r.stops.length) path.push(P(start));
-    if (path.length >= 2) {
-      const p = el("path", {d: "M" + path.map(q => q.join(",")).join(" L"), class: "route", stroke: color,
-                            "data-clinician": r.clinician_id});
-      p.appendChild(el("title", {}, r.clinician_id));
-      svg.appendChild(p);
-    }
-    if (start) { const [x, y] = P(start); svg.appendChild(el("rect", {x: x - 5, y: y - 5, width: 10, height: 10, fill: color})); }
+    const path = []; if (start) path.push([start.lat, start.lon]);
+    r.stops.forEach(st => { const c = coord(st); if (c) path.push([c.lat, c.lon]); });
+    if (start && r.stops.length) path.push([start.lat, start.lon]);
+    path.forEach(p => bounds.push(p));
+    if (m && path.length >= 2)
+      L.polyline(path, {color, weight: 3, opacity: .85, className: "route"}).bindTooltip(tip(r.clinician_id)).addTo(mapState.layer);
+    if (m && start)
+      L.circleMarker([start.lat, start.lon], {radius: 5, color, fillColor: color, fillOpacity: 1, className: "depot"})
+        .bindTooltip(tip(r.clinician_id + " · start")).addTo(mapState.layer);
     r.stops.forEach((st, n) => {
-      const c = coord(st); if (!c) return;
-      const [x, y] = P(c);
-      const circle = el("circle", {cx: x, cy: y, r: 6, fill: STATUS[st.status] || "#fff", stroke: color, "stroke-width": 2, class: "stop"});
-      circle.appendChild(el("title", {}, r.clinician_id + " #" + (n + 1) + " " + (st.eta_local || hhmm(localMinutes(st.eta)))));
-      svg.appendChild(circle);
-      svg.appendChild(el("text", {x: x + 7, y: y - 6, class: "stop-label"}, String(n + 1)));
+      const c = coord(st); if (!c || !m) return;
+      L.circleMarker([c.lat, c.lon], {radius: 8, color, weight: 2, fillColor: STATUS[st.status] || "#fff", fillOpacity: 1,
+                                      className: "stop"})
+        .bindTooltip(tip(r.clinician_id + " #" + (n + 1) + " · ETA " + (st.eta_local || hhmm(localMinutes(st.eta))) +
+                         " · window " + st.window_start + "–" + st.window_end + " · " + st.status),
+                     {permanent: false}).addTo(mapState.layer);
     });
     const item = document.createElement("div");
     const sw = document.createElement("span"); sw.className = "swatch"; sw.style.background = color;
@@ -182,9 +191,16 @@ function drawMap(plan) {
     legend.appendChild(item);
   });
   (plan.unassigned || []).forEach(u => {
-    const c = coord(u); if (!c) return; const [x, y] = P(c);
-    svg.appendChild(el("path", {d: `M${x-5},${y-5} L${x+5},${y+5} M${x-5},${y+5} L${x+5},${y-5}`, class: "unassigned-mark"}));
+    const c = coord(u); if (!c) return; bounds.push([c.lat, c.lon]);
+    if (m) L.circleMarker([c.lat, c.lon], {radius: 7, color: "#d62728", weight: 3, fillOpacity: 0, dashArray: "3 3",
+                                           className: "unassigned-mark"})
+      .bindTooltip(tip("unassigned · " + (u.reason || ""))).addTo(mapState.layer);
   });
+  if (!m) return;
+  // Fit the view when the day or the set of places changes, not on every refresh (the dispatcher may have zoomed).
+  const key = $("region").value + "|" + $("date").value + "|" + bounds.length;
+  if (bounds.length && key !== mapState.fitted) { m.fitBounds(bounds, {padding: [24, 24], maxZoom: 15}); mapState.fitted = key; }
+  else if (!bounds.length) m.setView([59.33, 18.06], 10);
 }
 
 function drawTimeline(plan) {
@@ -330,7 +346,24 @@ if (state.token) load();
 """
 
 
-@lru_cache(maxsize=1)
-def console_html() -> str:
-    """The console page (text/html; the same bytes for everyone: no data, no secrets inside)."""
-    return _PAGE
+ASSETS_DIR = Path(__file__).resolve().parent / "static" / "leaflet"
+ASSETS = {"leaflet.js": "text/javascript; charset=utf-8", "leaflet.css": "text/css; charset=utf-8"}
+
+
+@lru_cache(maxsize=4)
+def console_html(tile_url: str = "", tile_attribution: str = "") -> str:
+    """The console page (text/html; the same bytes for everyone: no data, no secrets inside). With a
+    tile URL (`{z}/{x}/{y}` template, configuration) the map draws tiles under the routes."""
+    attrs = ""
+    if tile_url:
+        attrs = f' data-tiles="{escape(tile_url)}" data-tile-attribution="{escape(tile_attribution)}"'
+    return _PAGE.replace("__TILES__", attrs)
+
+
+def console_asset(name: str) -> tuple[bytes, str] | None:
+    """One of the map library's files (installed from npm by `make setup`, shipped in this package),
+    with its content type; None for any other name or when the file is missing."""
+    if name not in ASSETS:
+        return None
+    path = ASSETS_DIR / name
+    return (path.read_bytes(), ASSETS[name]) if path.is_file() else None
