@@ -118,11 +118,7 @@ class Stack:
             if port_open(port):
                 raise RuntimeError(f"port {port} ({name}) is already in use: run `make down` or set another port")
         try:
-            ddb = dynamodb_local_dir()
-            # -sharedDb: one database whatever the access key/region; -inMemory: a clean day each start.
-            self._spawn("dynamodb", ["java", f"-Djava.library.path={ddb / 'DynamoDBLocal_lib'}", "-Xmx1g",
-                                     "-jar", str(ddb / "DynamoDBLocal.jar"), "-inMemory", "-sharedDb",
-                                     "-port", str(self.dynamodb_port)])
+            self._spawn_dynamodb()
             self._spawn("stripe", [sys.executable, "-m", "devstack.stripe_server", "--port", str(self.stripe_port),
                                    "--state", str(self.state / "localstripe.pickle")])
             self._wait("dynamodb", lambda: port_open(self.dynamodb_port))
@@ -131,6 +127,27 @@ class Stack:
             self._spawn("gateway", [sys.executable, "-m", "devstack.gateway"], self.env)
             self._wait("gateway", lambda: _http_ok(self.urls["api"] + "/_local/health"))
             self.register_webhook()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn_dynamodb(self):
+        ddb = dynamodb_local_dir()
+        # -sharedDb: one database whatever the access key/region; -inMemory: a clean day each start.
+        self._spawn("dynamodb", ["java", f"-Djava.library.path={ddb / 'DynamoDBLocal_lib'}", "-Xmx1g",
+                                 "-jar", str(ddb / "DynamoDBLocal.jar"), "-inMemory", "-sharedDb",
+                                 "-port", str(self.dynamodb_port)])
+
+    def start_dynamodb(self) -> "Stack":
+        """Only DynamoDB Local with the template's tables (benches of the data layer); `stop` stops it."""
+        self.state.mkdir(parents=True, exist_ok=True)
+        if port_open(self.dynamodb_port):
+            raise RuntimeError(f"port {self.dynamodb_port} (dynamodb) is already in use")
+        try:
+            self._spawn_dynamodb()
+            self._wait("dynamodb", lambda: port_open(self.dynamodb_port))
+            self.create_tables()
         except BaseException:
             self.stop()
             raise
