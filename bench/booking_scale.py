@@ -7,6 +7,7 @@ builds them) from K threads at once, and counts every DynamoDB call through boto
 (`ReturnConsumedCapacity=TOTAL` added to each request, the units summed from the answers).
 
     python -m bench.booking_scale [--sizes 200,1000,2000] [--bookers 1,10,20,50] [--out FILE]
+    (figures and their reading: docs/benchmarks-scale.md)
     python -m bench.booking_scale --target env   # the tables named by the environment (real DynamoDB)
 
 `--target local` (default) starts a DynamoDB Local of its own (in memory) and creates the template's
@@ -19,7 +20,7 @@ Measured: ledger bytes per visit (the stored item(s) of the region-day, DynamoDB
 attribute names + values); the largest region-day that still takes a booking (bisection on N);
 booking latency p50/p99, lost races (cancelled TransactWriteItems) and 409 answers per cell of
 (day size x concurrent bookers); read/write units and handler seconds per booking, priced at
-on-demand rates (`--price-*`, defaults: US East (N. Virginia), see docs/benchmarks.md).
+on-demand rates (the PRICE_* constants: US East (N. Virginia), sources in docs/benchmarks-scale.md).
 """
 from __future__ import annotations
 
@@ -37,14 +38,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = REPO / "docs" / "benchmarks-scale.md"
 WINDOWS = ["08:00", "10:00", "12:00", "14:00", "16:00", "18:00"]
 # Doctors start on a grid inside Stockholm's service area; visits lie within ~1 km of their doctor.
 GRID = (59.22, 17.88, 59.45, 18.25)
 ITEM_LIMIT = 400 * 1024
 
-# On-demand prices, US East (N. Virginia), read 2026-12-05 (sources in docs/benchmarks.md).
+# On-demand prices, US East (N. Virginia), read 2026-12-05 (sources in docs/benchmarks-scale.md).
 PRICE_WRU = 0.625 / 1e6  # USD per write request unit
 PRICE_RRU = 0.125 / 1e6  # USD per read request unit
 PRICE_GBS_ARM = 0.0000133334  # USD per GB-second, arm64
@@ -462,13 +461,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit-step", type=int, default=100)
     ap.add_argument("--fill", type=int, default=8, help="visits per doctor already booked")
     ap.add_argument("--memory-mb", type=int, default=512, help="BookingFunction's MemorySize")
-    ap.add_argument("--out", default=str(DEFAULT_OUT))
+    ap.add_argument("--out", default=None, help="also write the markdown here (bench.run does)")
     args = ap.parse_args(argv)
     report = run(args)
-    head = ""
-    if Path(args.out).resolve() == DEFAULT_OUT.resolve():
-        head = f"# Booking at scale\n\nCommand: `python -m bench.booking_scale {' '.join(argv or [])}`\n\n"
-    Path(args.out).write_text(head + report, encoding="utf-8")
+    if args.out:
+        Path(args.out).write_text(report, encoding="utf-8")
     print(report)
     return 0
 

@@ -1,7 +1,7 @@
 """Runs the benchmarks and writes docs/benchmarks.md: each section with the command that made it.
 
 `make bench` runs the quick set (a stratified Solomon sample, generated home-visit days, the booking
-path, a short soak); `make bench BENCH_ARGS=--full` runs all 56 Solomon instances and a 2-minute soak.
+path, booking at scale, a short soak); `make bench BENCH_ARGS=--full` runs all 56 Solomon instances and a 2-minute soak.
 Every benchmark measures its baseline in the same run (PyVRP and VROOM on the same matrix; a bare
 DynamoDB round trip), so the ratios hold on whatever machine runs them."""
 from __future__ import annotations
@@ -23,6 +23,8 @@ def benches(full: bool) -> list[tuple[str, list[str]]]:
     return [
         ("Handler cold-import time", ["bench.import_time", "--runs", "7" if full else "5"]),
         ("Booking path latency", ["bench.booking_latency"] + (["--requests", "400"] if full else [])),
+        ("Booking at scale: day size, concurrent bookers, units and cost per booking",
+         ["bench.booking_scale"] + (["--sizes", "200,1000,2000,3000"] if full else [])),
         ("Dispatch: generated home-visit days vs VROOM", ["bench.homevisit_days", "--days", "9" if full else "6",
                                                           "--budget", "10"]),
         ("Dispatch: a 500-visit region-day within 60 s", ["bench.homevisit_large", "--visits", "500",
