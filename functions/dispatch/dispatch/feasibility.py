@@ -4,11 +4,16 @@
 ``(violations, travel)``: a list of human-readable violation strings (empty = feasible) and the
 recomputed total travel duration. ``plan`` is a ``Solution`` or a VROOM-format output dict.
 
-Semantics (the solver contract): a job step's ``arrival`` is its service start (pass
-``arrival_is_service_start=False`` for genuine VROOM output, where service starts at
-``arrival + waiting_time``). Between two consecutive services the vehicle drives the leg and takes
-the breaks listed between them; the gap must hold the drive plus those breaks, and each break lies
-inside the gap (never during a service) and starts inside one of its windows.
+Semantics, VROOM's (the solver contract): in an output dict a step's ``arrival`` is when the vehicle
+arrives and the service starts at ``arrival + waiting_time``; a ``Solution``'s ``Step.arrival`` is
+the service start itself. (``arrival_is_service_start=True`` reads a dict the ``Solution`` way.)
+Between two consecutive services the vehicle drives the leg and takes the breaks listed between
+them; the gap must hold the drive plus those breaks, and each break lies inside the gap (never
+during a service) and starts inside one of its windows. Loads as VROOM's: the route's deliveries
+are on board at the start, each job drops its ``delivery`` and takes its ``pickup``; the load after
+every step stays within ``capacity``. In a dict, a job's ``arrival`` may not precede the earliest
+possible arrival, and the ``load`` and cumulative ``duration`` the dict reports are checked against
+the recomputed ones.
 """
 from __future__ import annotations
 
@@ -23,6 +28,9 @@ class _Step:
     type: str
     id: int | None
     start: int  # service start (or break start / route start / route end)
+    arrival: int | None = None  # the reported arrival (dicts only)
+    duration: int | None = None  # the reported cumulative travel (dicts only)
+    load: tuple[int, ...] | None = None  # the reported load after the step (dicts only)
 
 
 def _routes_from(plan: Any, arrival_is_service_start: bool) -> tuple[list[tuple[int, list[_Step]]], list[int]]:
@@ -34,10 +42,11 @@ def _routes_from(plan: Any, arrival_is_service_start: bool) -> tuple[list[tuple[
         steps = []
         for s in r.get("steps", []):
             sid = s.get("id", s.get("job"))
-            t = int(s.get("arrival", 0))
-            if not arrival_is_service_start:
-                t += int(s.get("waiting_time", 0))
-            steps.append(_Step(s["type"], sid, t))
+            arrival = int(s.get("arrival", 0))
+            t = arrival if arrival_is_service_start else arrival + int(s.get("waiting_time", 0))
+            load = tuple(s["load"]) if isinstance(s.get("load"), list) else None
+            steps.append(_Step(s["type"], sid, t, None if arrival_is_service_start else arrival,
+                               s.get("duration"), load))
         routes.append((r["vehicle"], steps))
     return routes, [u["id"] for u in plan.get("unassigned", [])]
 
@@ -48,7 +57,7 @@ def _in_windows(t: int, windows) -> bool:
     return any(a <= t <= b for a, b in windows)
 
 
-def check(problem: Problem, plan: Any, *, arrival_is_service_start: bool = True,
+def check(problem: Problem, plan: Any, *, arrival_is_service_start: bool = False,
           require_all: bool = False) -> tuple[list[str], int]:
     """Return (violations, recomputed total travel seconds)."""
     errs: list[str] = []
@@ -83,8 +92,13 @@ def check(problem: Problem, plan: Any, *, arrival_is_service_start: bool = True,
             t_free = None
             body = steps
         gap_breaks: list[_Step] = []
-        load = [0] * max(len(v.capacity), max((len(jobs[s.id].delivery) for s in body
-                                                 if s.type == "job" and s.id in jobs), default=0))
+        route_jobs = [jobs[s.id] for s in body if s.type == "job" and s.id in jobs]
+        size = max([len(v.capacity)] + [max(len(j.delivery), len(j.pickup)) for j in route_jobs])
+        load = [sum(j.delivery[k] for j in route_jobs if k < len(j.delivery)) for k in range(size)]
+        peak = list(load)
+        travelled = 0
+        if steps and steps[0].load is not None and list(steps[0].load) != load:
+            errs.append(f"vehicle {vid}: start load {list(steps[0].load)} but the route's deliveries are {load}")
         job_seq: list[int] = []
         ended = False
         for s in body:
@@ -104,6 +118,8 @@ def check(problem: Problem, plan: Any, *, arrival_is_service_start: bool = True,
                 if s.start < tw0 or s.start + b.service > tw1:
                     errs.append(f"vehicle {vid}: break {s.id} outside the vehicle's window")
                 gap_breaks.append(s)
+                if s.load is not None and list(s.load) != load:
+                    errs.append(f"vehicle {vid}: break {s.id} reports load {list(s.load)}, actual {load}")
                 continue
             if s.type not in ("job", "end"):
                 errs.append(f"vehicle {vid}: unknown step type {s.type!r}")
@@ -132,6 +148,11 @@ def check(problem: Problem, plan: Any, *, arrival_is_service_start: bool = True,
                 errs.append(f"vehicle {vid}: break before {s.type} {s.id} ends at {prev_end} after its start {s.start}")
             if t_free is not None and s.start < t_free + d + bsum:
                 errs.append(f"vehicle {vid}: {s.type} {s.id} starts at {s.start} but cannot be reached before {t_free + d + bsum}")
+            elif t_free is not None and s.arrival is not None and s.arrival < t_free + d + bsum:
+                errs.append(f"vehicle {vid}: {s.type} {s.id} reports arrival {s.arrival} but cannot arrive before {t_free + d + bsum}")
+            travelled += d
+            if s.duration is not None and s.duration != travelled:
+                errs.append(f"vehicle {vid}: {s.type} {s.id} reports duration {s.duration}, travelled {travelled}")
             gap_breaks = []
             if s.type == "job":
                 if s.id in served:
@@ -145,12 +166,17 @@ def check(problem: Problem, plan: Any, *, arrival_is_service_start: bool = True,
                 if not j.skills <= v.skills:
                     errs.append(f"job {s.id}: needs skills {sorted(j.skills - v.skills)} vehicle {vid} lacks")
                 for k, a in enumerate(j.delivery):
+                    load[k] -= a
+                for k, a in enumerate(j.pickup):
                     load[k] += a
+                peak = [max(p, x) for p, x in zip(peak, load)]
                 if j.video_call_seconds > 0:
                     calls.append((s.start + j.service, s.start + j.service + j.video_call_seconds, s.id))
             else:
                 if s.start > tw1:
                     errs.append(f"vehicle {vid}: ends at {s.start} after its window end {tw1}")
+            if s.load is not None and list(s.load) != load:
+                errs.append(f"vehicle {vid}: {s.type} {s.id} reports load {list(s.load)}, actual {load}")
             t_free = s.start + service
             loc = dest
         if gap_breaks:
@@ -161,7 +187,7 @@ def check(problem: Problem, plan: Any, *, arrival_is_service_start: bool = True,
             errs.append(f"vehicle {vid}: route has no end step")
         if job_seq and set(breaks) - taken:
             errs.append(f"vehicle {vid}: breaks {sorted(set(breaks) - taken)} not taken")
-        for k, amount in enumerate(load):
+        for k, amount in enumerate(peak):
             cap = v.capacity[k] if k < len(v.capacity) else None
             if cap is not None and amount > cap:
                 errs.append(f"vehicle {vid}: load {amount} exceeds capacity {cap} (dimension {k})")

@@ -141,14 +141,48 @@ def test_unassigned_bookkeeping_and_unknown_ids():
     assert "neither served nor unassigned" in violations(base_problem(), dropped)
 
 
-def test_vroom_dict_input_both_arrival_conventions():
-    plan = good_plan()
-    out = {"routes": [{"vehicle": r.vehicle, "steps": [
-        {"type": s.type, **({"id": s.id} if s.id is not None else {}), "arrival": s.arrival,
+def as_dict(plan: Solution) -> dict:
+    """The plan as a dict with VROOM's meaning: arrival is the arrival, service starts after waiting_time."""
+    return {"routes": [{"vehicle": r.vehicle, "steps": [
+        {"type": s.type, **({"id": s.id} if s.id is not None else {}), "arrival": s.arrival - s.waiting_time,
          "waiting_time": s.waiting_time} for s in r.steps]} for r in plan.routes], "unassigned": []}
+
+
+def test_vroom_dict_input_both_arrival_conventions():
+    """A dict is read VROOM's way (service at arrival + waiting_time) unless told otherwise."""
+    out = as_dict(good_plan())
     assert check(base_problem(remote_doctors=1), out)[0] == []
-    # genuine VROOM: arrival is the arrival, service starts after waiting_time
+    # read as if arrival were the service start, job 2 (waiting 10 min) would start before its window
+    assert "outside its windows" in " | ".join(check(base_problem(), out, arrival_is_service_start=True)[0])
     for r in out["routes"]:
         for s in r["steps"]:
-            s["arrival"] -= s["waiting_time"]
-    assert check(base_problem(remote_doctors=1), out, arrival_is_service_start=False)[0] == []
+            s["arrival"] += s["waiting_time"]
+    assert check(base_problem(remote_doctors=1), out, arrival_is_service_start=True)[0] == []
+
+
+def test_reported_arrival_duration_and_load_are_checked():
+    """A dict's own figures must be the true ones: no arrival before the vehicle can be there, the
+    cumulative travel and the load after each step as recomputed."""
+    out = as_dict(good_plan())
+    job3 = out["routes"][1]["steps"][1]
+    job3["arrival"], job3["waiting_time"] = job3["arrival"] - 10 * MIN, 10 * MIN  # same service start
+    assert "reports arrival" in violations(base_problem(), out)
+    out = as_dict(good_plan())
+    out["routes"][1]["steps"][1]["duration"] = 20 * MIN
+    assert "reports duration" in violations(base_problem(), out)
+    out["routes"][1]["steps"][1]["duration"] = 30 * MIN
+    out["routes"][1]["steps"][1]["load"] = [1]
+    assert "reports load" in violations(base_problem(), out)
+    out["routes"][1]["steps"][1]["load"] = [0]
+    assert check(base_problem(), out)[0] == []
+
+
+def test_pickups_fill_the_vehicle_along_the_route():
+    """VROOM's loads: deliveries are on board from the start, pickups are collected; the peak counts."""
+    p = base_problem()
+    jobs = (dataclasses.replace(p.jobs[0], delivery=(), pickup=(2,)),
+            dataclasses.replace(p.jobs[1], delivery=(1,)), p.jobs[2])
+    swapped = dataclasses.replace(p, jobs=jobs)  # vehicle 1 (capacity 2): 1 on board, then +2 -1
+    assert "load 3 exceeds capacity 2" in violations(swapped, good_plan())
+    only_pickup = dataclasses.replace(p, jobs=(jobs[0], dataclasses.replace(p.jobs[1], delivery=()), p.jobs[2]))
+    assert check(only_pickup, good_plan())[0] == []
