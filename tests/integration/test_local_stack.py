@@ -46,7 +46,7 @@ def test_a_booking_round_trips_through_dynamodb_local(stack):
 def test_localstripe_answers_the_real_stripe_sdk(stack):
     import stripe
     client = stripe.StripeClient("sk_test_local", base_addresses={"api": stack.urls["stripe"]})
-    pi = client.payment_intents.create(params={"amount": 35000, "currency": "sek", "capture_method": "manual"})
+    pi = client.v1.payment_intents.create(params={"amount": 35000, "currency": "sek", "capture_method": "manual"})
     assert pi.status == "requires_payment_method" and pi.amount == 35000
 
 

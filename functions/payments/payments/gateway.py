@@ -9,22 +9,50 @@ capture or refund twice.
 
 Keys: locally STRIPE_API_KEY (+ STRIPE_API_BASE for localstripe); on AWS the secret key from the SSM
 SecureString named by STRIPE_SECRET_PARAMETER, read through Powertools parameters (cached).
+
+API version: every request sends `Stripe-Version: STRIPE_API_VERSION`, the version the pinned SDK's
+typed params were generated for (a test fails when an SDK upgrade changes it, so the API version only
+moves on purpose). On that version `payment_method_types` is no longer writable (400
+`payment_method_types_no_longer_supported` since 2026-09-30.endive); holds use dynamic payment
+methods restricted to cards, without redirects (the card is confirmed here, server side).
+
+Time: one Stripe call, retries included, ends within CALL_BUDGET_S (`_BoundedHTTPClient`), so the
+payments functions (15 s for the API) answer inside their timeout even when Stripe hangs.
 """
 from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 import stripe
+
+if TYPE_CHECKING:
+    from stripe.params import PaymentIntentCreateParams
 
 from homevisits.errors import (InvalidEvent, InvalidSignature, PaymentDeclined, PaymentProviderUnavailable,
                                PaymentRejected)
 
 SECRET_MAX_AGE_S = 300
-TIMEOUT_S = 8
+# The API version the pinned SDK (pyproject: stripe>=16.1,<16.2) was generated for. Upgrade both together,
+# after reading Stripe's changelog for every version in between (docs/deployment.md lists what was checked).
+STRIPE_API_VERSION = "2026-10-28.endive"
+# One Stripe call, its retries included, ends within CALL_BUDGET_S. The payments API function has 15 s
+# (template.yaml) and a first payment makes two calls (customer, hold): 2 x 5 s leaves 5 s for
+# DynamoDB. A retry reuses the idempotency key, and a call cut short answers 503 with Retry-After:
+# the app retries with the same key and Stripe replays the first answer, so a short budget never
+# doubles a hold or a capture.
+CALL_BUDGET_S = 5.0
+CONNECT_TIMEOUT_S = 2.0
+MAX_NETWORK_RETRIES = 2
+MIN_ATTEMPT_S = 1.0  # no attempt (first or retry) starts with less time than this left
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -139,12 +167,53 @@ def _secret(env_name: str, parameter_env: str) -> str:
     return parameters.get_parameter(name, decrypt=True, max_age=SECRET_MAX_AGE_S)
 
 
+class _BoundedHTTPClient(stripe.RequestsClient):
+    """The SDK's requests client with one time budget per Stripe call: each attempt's connect and read
+    timeouts shrink to the time left, and no retry starts (nor sleeps) past what is left.
+
+    The SDK retries network errors, 409 and 5xx with the same idempotency key (safe by construction);
+    its backoff sleeps 0.5 s, then up to 1 s (stripe._http_client.HTTPClient)."""
+
+    def __init__(self, budget_s: float = CALL_BUDGET_S, connect_s: float = CONNECT_TIMEOUT_S):
+        super().__init__(timeout=(connect_s, budget_s))
+        self.budget_s, self.connect_s = budget_s, connect_s
+        self._deadline = threading.local()
+
+    def _left(self) -> float:
+        return getattr(self._deadline, "at", time.monotonic() + self.budget_s) - time.monotonic()
+
+    def request_with_retries(self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None,
+                             max_network_retries: int | None = None, *, _usage: list[str] | None = None):
+        self._deadline.at = time.monotonic() + self.budget_s
+        try:
+            return super().request_with_retries(method, url, headers, post_data, max_network_retries,
+                                                _usage=_usage)
+        finally:
+            del self._deadline.at
+
+    def request(self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None):
+        left = self._left()
+        if left < MIN_ATTEMPT_S:
+            raise stripe.APIConnectionError(f"no time left for the payment provider ({left:.1f} s)",
+                                            should_retry=False)
+        connect = min(self.connect_s, left / 2)
+        self._timeout = (connect, left - connect)  # connect + read never exceed what is left
+        return super().request(method, url, headers, post_data)
+
+    def _sleep_time_seconds(self, num_retries: int) -> float:
+        return min(super()._sleep_time_seconds(num_retries), max(0.0, self._left() - MIN_ATTEMPT_S))
+
+    def _should_retry(self, response, api_connection_error, num_retries, max_network_retries) -> bool:
+        if self._left() < MIN_ATTEMPT_S + self.INITIAL_DELAY:  # the SDK sleeps at least this first
+            return False
+        return super()._should_retry(response, api_connection_error, num_retries, max_network_retries)
+
+
 @lru_cache(maxsize=4)
 def _client(api_key: str, api_base: str | None) -> stripe.StripeClient:
-    http_client = stripe.new_default_http_client(timeout=TIMEOUT_S)
-    kwargs = {"base_addresses": {"api": api_base}} if api_base else {}
-    # The SDK retries network errors with the same idempotency key: safe by construction.
-    return stripe.StripeClient(api_key, http_client=http_client, max_network_retries=2, **kwargs)
+    base = {"api": api_base} if api_base else None
+    return stripe.StripeClient(api_key, stripe_version=STRIPE_API_VERSION, base_addresses=base,
+                               http_client=_BoundedHTTPClient(), max_network_retries=MAX_NETWORK_RETRIES)
 
 
 class StripeGateway:
@@ -160,7 +229,7 @@ class StripeGateway:
         return _client(_secret("STRIPE_API_KEY", "STRIPE_SECRET_PARAMETER"),
                        os.environ.get("STRIPE_API_BASE") or None)
 
-    def _call(self, action: str, fn, *args, **kwargs):
+    def _call(self, action: str, fn: Callable[..., T], *args, **kwargs) -> T:
         try:
             return fn(*args, **kwargs)
         except stripe.StripeError as err:
@@ -168,7 +237,7 @@ class StripeGateway:
 
     def ensure_customer(self, patient_sub: str) -> str:
         """The id of a new Stripe customer for the patient (no personal data sent: only our id)."""
-        customer = self._call("create a customer", self.client.customers.create,
+        customer = self._call("create a customer", self.client.v1.customers.create,
                               params={"metadata": {"patient_sub": patient_sub}},
                               options={"idempotency_key": f"customer:{patient_sub}"})
         return customer.id
@@ -178,35 +247,39 @@ class StripeGateway:
         """Authorize `amount` on the card without capturing it (capture_method=manual).
 
         On session the card is also saved for later off-session charges (late fees, renewals);
-        off session (a renewal) Stripe answers a card needing 3-D Secure with a decline."""
-        params = {
+        off session (a renewal) Stripe answers a card needing 3-D Secure with a decline. The charge is
+        expanded so that its `capture_before` (when the authorization lapses) is read."""
+        params: PaymentIntentCreateParams = {
             "amount": int(amount), "currency": currency.lower(), "customer": customer,
-            "payment_method": payment_method, "payment_method_types": ["card"],
-            "capture_method": "manual", "confirm": True,
+            "payment_method": payment_method,
+            # Dynamic payment methods limited to cards, confirmed here without a redirect (3-D Secure
+            # is a next_action the app completes with Stripe.js, not a redirect).
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+            "allowed_payment_method_types": ["card"], "capture_method": "manual", "confirm": True, "expand": ["latest_charge"],
             "metadata": {"booking_id": booking_id, **(metadata or {})},
         }
         if off_session:
             params["off_session"] = True
         else:
             params["payment_method_options"] = {"card": {"setup_future_usage": "off_session"}}
-        pi = self._call("hold the fee", self.client.payment_intents.create, params=params,
+        pi = self._call("hold the fee", self.client.v1.payment_intents.create, params=params,
                         options={"idempotency_key": key})
         return intent_from_stripe(pi)
 
     def capture(self, payment_intent_id: str, amount: int, key: str) -> Intent:
         """Capture `amount` (≤ the held amount; the rest of the hold is released)."""
-        pi = self._call("capture the fee", self.client.payment_intents.capture, payment_intent_id,
+        pi = self._call("capture the fee", self.client.v1.payment_intents.capture, payment_intent_id,
                         params={"amount_to_capture": int(amount)}, options={"idempotency_key": key})
         return intent_from_stripe(pi)
 
     def release(self, payment_intent_id: str, key: str) -> Intent:
         """Cancel an uncaptured PaymentIntent: the hold on the card goes away."""
-        pi = self._call("release the hold", self.client.payment_intents.cancel, payment_intent_id,
+        pi = self._call("release the hold", self.client.v1.payment_intents.cancel, payment_intent_id,
                         options={"idempotency_key": key})
         return intent_from_stripe(pi)
 
     def refund(self, payment_intent_id: str, amount: int, key: str) -> str:
-        refund = self._call("refund the fee", self.client.refunds.create,
+        refund = self._call("refund the fee", self.client.v1.refunds.create,
                             params={"payment_intent": payment_intent_id, "amount": int(amount)},
                             options={"idempotency_key": key})
         return refund.id
@@ -214,16 +287,18 @@ class StripeGateway:
     def charge_off_session(self, *, booking_id: str, customer: str, payment_method: str, amount: int,
                            currency: str, key: str, kind: str) -> Intent:
         """Charge the saved card now, without the patient present (capture at once)."""
-        params = {"amount": int(amount), "currency": currency.lower(), "customer": customer,
-                  "payment_method": payment_method, "payment_method_types": ["card"],
-                  "confirm": True, "off_session": True,
-                  "metadata": {"booking_id": booking_id, "kind": kind}}
-        pi = self._call("charge the fee", self.client.payment_intents.create, params=params,
+        params: PaymentIntentCreateParams = {
+            "amount": int(amount), "currency": currency.lower(), "customer": customer,
+            "payment_method": payment_method,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+            "allowed_payment_method_types": ["card"], "confirm": True, "off_session": True, "expand": ["latest_charge"],
+            "metadata": {"booking_id": booking_id, "kind": kind}}
+        pi = self._call("charge the fee", self.client.v1.payment_intents.create, params=params,
                         options={"idempotency_key": key})
         return intent_from_stripe(pi)
 
     def retrieve(self, payment_intent_id: str) -> Intent:
-        pi = self._call("read the payment", self.client.payment_intents.retrieve, payment_intent_id,
+        pi = self._call("read the payment", self.client.v1.payment_intents.retrieve, payment_intent_id,
                         params={"expand": ["latest_charge"]})
         return intent_from_stripe(pi)
 

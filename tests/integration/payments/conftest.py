@@ -34,7 +34,7 @@ def stripe_client(stack):
 def card(stripe_client):
     """A PaymentMethod id for a test card number, as the app's Stripe SDK would create it."""
     def make(number: str = CARD_OK) -> str:
-        pm = stripe_client.payment_methods.create(params={
+        pm = stripe_client.v1.payment_methods.create(params={
             "type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"}})
         return pm.id
     return make

@@ -43,7 +43,7 @@ def pay(api, booking_id, token, payment_method):
 
 
 def intents_of(stripe_client, booking_id):
-    return [pi for pi in stripe_client.payment_intents.list(params={"limit": 100}).auto_paging_iter()
+    return [pi for pi in stripe_client.v1.payment_intents.list(params={"limit": 100}).auto_paging_iter()
             if pi.to_dict().get("metadata", {}).get("booking_id") == booking_id]
 
 
@@ -54,7 +54,7 @@ def test_book_hold_complete_three_times_captures_once(api, book, card, stripe_cl
     assert r.status_code == 200, r.text
     assert r.json() == {"status": "authorized"}
     pi_id = payment_of(bid).payment_intent_id
-    assert stripe_client.payment_intents.retrieve(pi_id).status == "requires_capture"
+    assert stripe_client.v1.payment_intents.retrieve(pi_id).status == "requires_capture"
     assert booking_of(bid).status == "confirmed"
 
     for _ in range(3):  # at-least-once delivery: the same completion, three times
@@ -62,7 +62,7 @@ def test_book_hold_complete_three_times_captures_once(api, book, card, stripe_cl
                                                 "at": "2026-12-01T15:30:00Z", "clinician_id": "doc-1"})
     settle(api, lambda: payment_of(bid).status == "captured")
 
-    pi = stripe_client.payment_intents.retrieve(pi_id, params={"expand": ["latest_charge"]})
+    pi = stripe_client.v1.payment_intents.retrieve(pi_id, params={"expand": ["latest_charge"]})
     assert pi.status == "succeeded"
     charge = pi.latest_charge
     assert charge.captured and charge.amount == 35000 and charge.amount_refunded == 0
@@ -98,7 +98,7 @@ def test_an_early_cancellation_releases_the_hold(api, book, card, stripe_client,
     r = api.post(f"/bookings/{bid}/cancel", token, json={"reason": "feeling better"})
     assert r.status_code == 200, r.text
     settle(api, lambda: payment_of(bid).status == "released")
-    assert stripe_client.payment_intents.retrieve(pi_id).status == "canceled"
+    assert stripe_client.v1.payment_intents.retrieve(pi_id).status == "canceled"
     assert payment_of(bid).status == "released"
 
 
@@ -115,7 +115,7 @@ def test_a_late_cancellation_fee_above_the_hold_captures_it_and_charges_the_rest
     settle(api, lambda: (payment_of(bid).cancellation_fee or {}).get("status") == "charged")
     record = payment_of(bid)
     assert record.cancellation_fee["status"] == "charged"
-    pi = stripe_client.payment_intents.retrieve(pi_id, params={"expand": ["latest_charge"]})
+    pi = stripe_client.v1.payment_intents.retrieve(pi_id, params={"expand": ["latest_charge"]})
     assert pi.status == "succeeded" and pi.latest_charge.amount == 35000
     rests = [p for p in intents_of(stripe_client, bid) if p.id != pi_id]
     assert [(p.amount, p.status) for p in rests] == [(5000, "succeeded")]
@@ -133,7 +133,7 @@ def test_a_late_cancellation_fee_above_the_hold_captures_it_and_charges_the_rest
     assert r.status_code == 200, r.text
     assert r.json() == {"status": "refunded", "refunded": 40000}
     refunded = [rf.amount for pid in [pi_id] + [p.id for p in rests]
-                for rf in stripe_client.refunds.list(params={"payment_intent": pid}).data]
+                for rf in stripe_client.v1.refunds.list(params={"payment_intent": pid}).data]
     assert sorted(refunded) == [5000, 35000]
 
 
@@ -168,7 +168,7 @@ def test_a_3ds_card_needs_action_and_reconciliation_confirms_once_done(api, book
     # localstripe sends no amount_capturable_updated: the scheduled reconciliation finds it.
     api.invoke("ReconcileFunction", {})
     assert booking_of(bid).status == "confirmed" and payment_of(bid).status == "authorized"
-    assert stripe_client.payment_intents.retrieve(pi_id).status == "requires_capture"
+    assert stripe_client.v1.payment_intents.retrieve(pi_id).status == "requires_capture"
 
 
 def _signed(payload: str, secret: str = WEBHOOK_SECRET) -> dict:

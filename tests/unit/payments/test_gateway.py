@@ -86,3 +86,14 @@ def test_a_refund_on_a_charge_points_at_its_payment_intent():
                           "data": {"object": {"id": "ch_1", "object": "charge", "payment_intent": "pi_7"}}})
     event = StripeGateway(client=object()).verify_webhook(payload, _sign(payload), SECRET)
     assert event.payment_intent_id == "pi_7"
+
+
+def test_the_api_version_is_the_one_the_pinned_sdk_was_generated_for():
+    """The typed params describe the SDK's own API version: an SDK upgrade that moves it fails here,
+    so the API version changes only on purpose (read Stripe's changelog in between)."""
+    from stripe._api_version import _ApiVersion
+
+    from payments.gateway import STRIPE_API_VERSION, _client
+    assert STRIPE_API_VERSION == _ApiVersion.CURRENT
+    client = _client("sk_test_pinned", "http://127.0.0.1:9")
+    assert client._requestor._options.stripe_version == STRIPE_API_VERSION
