@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from bench import emit
 from dispatch.feasibility import check
-from dispatch.optimizer import SearchConfig, _cpus, solve
+from dispatch.optimizer import SearchConfig, cpus, solve
 from dispatch.problem import Break, Job, Problem, Vehicle
 from dispatch.vroom_io import duration_matrix, problem_to_vroom_input
 
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(rows, args) -> str:
     lines = [f"### Home-visit days{' (one skill)' if args.one_skill else ''}, budget {args.budget:g} s "
-             f"(ours, {_cpus(SearchConfig(workers=args.workers))} process(es)) "
+             f"(ours, {cpus(SearchConfig(workers=args.workers))} process(es)) "
              "vs VROOM (exploration 5, 2 threads)", "",
              "| day | region | visits | clinicians | served ours | served VROOM | drive ours h | drive VROOM h | ours/VROOM | VROOM s | feasible ours/VROOM |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]

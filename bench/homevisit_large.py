@@ -17,7 +17,7 @@ import sys
 
 from bench.homevisit_days import generate_day, run_ours, run_vroom
 from bench import emit
-from dispatch.optimizer import SearchConfig, _cpus
+from dispatch.optimizer import SearchConfig, cpus
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(rows, args) -> str:
     lines = [f"### {args.visits}-visit region-day, budget {args.budget:g} s "
-             f"(ours, {_cpus(SearchConfig(workers=args.workers))} process(es)) vs VROOM "
+             f"(ours, {cpus(SearchConfig(workers=args.workers))} process(es)) vs VROOM "
              "(exploration 5, 2 threads)", "",
              "Wall times include model building (ours: around the `solve` call).", "",
              "| day | region | visits | clinicians (doctors) | ours wall s | served ours | served VROOM | "

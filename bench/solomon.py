@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 from dispatch.feasibility import check
-from dispatch.optimizer import SearchConfig, _cpus, solve
+from dispatch.optimizer import SearchConfig, cpus, solve
 from dispatch.problem import Job, Problem, Vehicle
 from dispatch.vroom_io import problem_to_vroom_input
 
@@ -206,7 +206,7 @@ def _fmt(x, nd=1):
 
 def report(results: list[dict], args, solvers) -> str:
     lines = [f"### Solomon VRPTW (100 customers), budget {args.budget:g} s, distance only, matrix round(euclid×{SCALE}); "
-             f"ours {_cpus(SearchConfig(workers=args.workers))} process(es), PyVRP best of {args.pyvrp_runs} "
+             f"ours {cpus(SearchConfig(workers=args.workers))} process(es), PyVRP best of {args.pyvrp_runs} "
              "process(es), VROOM 2 threads",
              "",
              "| instance | ours | veh | PyVRP | veh | VROOM | veh | VROOM s | ours/PyVRP | ours/VROOM | ours gap to BKS | all served (ours/PyVRP/VROOM) |",

@@ -99,9 +99,8 @@ class Problem:
         for row in self.durations:
             if len(row) != n:
                 raise ValueError("duration matrix must be square")
-            for d in row:
-                if d < 0:
-                    raise ValueError("durations must be >= 0")
+            if row and min(row) < 0:
+                raise ValueError("durations must be >= 0")
         ids = [j.id for j in self.jobs]
         if len(set(ids)) != len(ids):
             raise ValueError("duplicate job id")
