@@ -75,7 +75,7 @@ def run_ours(problem: Problem, budget: float, cfg: SearchConfig | None) -> dict:
     wall = time.monotonic() - t
     errs, travel = check(problem, sol, require_all=True)
     return {"distance": travel / SCALE, "vehicles": len(sol.routes), "served_all": not sol.unassigned,
-            "feasible": not errs, "errors": errs[:3], "time": wall}
+            "unassigned": len(sol.unassigned), "feasible": not errs, "errors": errs[:3], "time": wall}
 
 
 def run_pyvrp_best_of(problem: Problem, pts, budget: float, runs: int) -> dict:
