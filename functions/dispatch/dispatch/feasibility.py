@@ -191,6 +191,8 @@ def check(problem: Problem, plan: Any, *, arrival_is_service_start: bool = False
             cap = v.capacity[k] if k < len(v.capacity) else None
             if cap is not None and amount > cap:
                 errs.append(f"vehicle {vid}: load {amount} exceeds capacity {cap} (dimension {k})")
+        if v.max_tasks is not None and len(job_seq) > v.max_tasks:
+            errs.append(f"vehicle {vid}: {len(job_seq)} jobs, more than its max_tasks {v.max_tasks}")
         lock = list(problem.locked.get(vid, ()))
         if lock and job_seq[:len(lock)] != lock:
             errs.append(f"vehicle {vid}: locked prefix {lock} not kept (route starts {job_seq[:len(lock)]})")

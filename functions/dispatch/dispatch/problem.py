@@ -52,7 +52,11 @@ Visit = Job
 
 @dataclass(frozen=True)
 class Vehicle:
-    """A clinician's shift: from ``start`` to ``end`` (location indices) inside ``time_window``."""
+    """A clinician's shift: from ``start`` to ``end`` (location indices) inside ``time_window``.
+
+    ``max_tasks`` (VROOM's) bounds the jobs of its route; the optimizer does not read it:
+    ``vroom_io`` hands it over as one more capacity dimension, and the feasibility checker checks it.
+    """
 
     id: int
     start: int | None
@@ -61,6 +65,7 @@ class Vehicle:
     skills: frozenset[int] = frozenset()
     capacity: tuple[int, ...] = ()
     breaks: tuple[Break, ...] = ()
+    max_tasks: int | None = None
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ Input: every key VROOM documents is either supported with VROOM's meaning or ref
 ``vehicles`` (``id``, ``description``, ``profile`` (one for all), ``start``/``start_index``,
 ``end``/``end_index``, ``capacity``, ``skills``, ``type``, ``time_window``, ``breaks``
 [{``id``, ``time_windows``, ``service``, ``description``}], ``costs`` and ``speed_factor`` at their
-defaults, ``max_tasks`` when it cannot bind), ``jobs`` (``id``, ``description``, ``location``,
-``location_index``, ``setup`` 0, ``service``, ``delivery``, ``pickup``, deprecated ``amount``,
+defaults, ``max_tasks``), ``jobs`` (``id``, ``description``, ``location``,
+``location_index``, ``setup`` (where no other job or vehicle start shares the place), ``service``, ``delivery``, ``pickup``, deprecated ``amount``,
 ``skills``, ``priority``, ``time_windows``), ``shipments`` empty, ``matrices.<profile>.durations``
 (or the deprecated top-level ``matrix``), ``matrices.<profile>.costs`` equal to the durations.
 VROOM's own input checks apply: non-negative 32-bit integers, one amount size for every
@@ -94,6 +94,7 @@ class Echo:
     job_description: dict[int, str] = field(default_factory=dict)
     vehicle_description: dict[int, str] = field(default_factory=dict)
     break_description: dict[tuple[int, int], str] = field(default_factory=dict)
+    job_setup: dict[int, int] = field(default_factory=dict)  # part of the Problem's service
 
 
 @dataclass(frozen=True)
@@ -307,9 +308,7 @@ def parse_input(data: Any) -> VroomInput:
                 raise InputError(f"{what}.speed_factor must be a number in (0, 5]")
             if sf != 1:
                 raise InputError(f"{what}.speed_factor = {sf} is not supported (only 1)")
-        if "max_tasks" in rv and _uint(rv["max_tasks"], f"{what}.max_tasks", UINT64_MAX) < len(raw_jobs):
-            raise InputError(f"{what}.max_tasks = {rv['max_tasks']} is not supported (it could bind: "
-                             f"{len(raw_jobs)} jobs)")
+        max_tasks = _uint(rv["max_tasks"], f"{what}.max_tasks", UINT64_MAX) if "max_tasks" in rv else None
         if "type" in rv and not isinstance(rv["type"], str):
             raise InputError(f"{what}.type must be a string")
         if (d := _description(rv, what)) is not None:
@@ -335,8 +334,8 @@ def parse_input(data: Any) -> VroomInput:
             raise InputError(f"{what}.capacity has {len(rv['capacity'])} dimension(s) but the first vehicle's "
                              "has none (VROOM: every capacity, delivery and pickup has the same size)")
         vehicles.append(Vehicle(vid, start, end, tw, _skills(rv.get("skills"), f"{what}.skills"), capacity,
-                                tuple(breaks)))
-    jobs, job_description = [], {}
+                                tuple(breaks), max_tasks if max_tasks is not None and max_tasks < len(raw_jobs) else None))
+    jobs, job_description, job_setup = [], {}, {}
     for i, rj in enumerate(raw_jobs):
         jid = _id(rj, f"jobs[{i}]")
         what = f"job {jid}"
@@ -344,8 +343,9 @@ def parse_input(data: Any) -> VroomInput:
         loc = loc_of(rj, "location_index", "location", what)
         if loc is None:
             raise InputError(f"{what}: needs 'location_index' (with matrices) or 'location'")
-        if _uint(rj.get("setup", 0), f"{what}.setup"):
-            raise InputError(f"{what}.setup is not supported unless 0 (fold it into 'service')")
+        setup = _uint(rj.get("setup", 0), f"{what}.setup")
+        if setup:
+            job_setup[jid] = setup
         prio = _uint(rj.get("priority", 0), f"{what}.priority")
         if prio > 100:
             raise InputError(f"{what}: priority must be in 0..100")
@@ -356,7 +356,7 @@ def parse_input(data: Any) -> VroomInput:
         pickup = _amount(rj.get("pickup"), f"{what}.pickup", amount_size)
         if (d := _description(rj, what)) is not None:
             job_description[jid] = d
-        jobs.append(Job(jid, loc, _uint(rj.get("service", 0), f"{what}.service"),
+        jobs.append(Job(jid, loc, setup + _uint(rj.get("service", 0), f"{what}.service"),
                         _windows(rj.get("time_windows"), f"{what}.time_windows"),
                         _skills(rj.get("skills"), f"{what}.skills"), prio,
                         delivery if any(delivery) else (),
@@ -366,6 +366,14 @@ def parse_input(data: Any) -> VroomInput:
     if len(set(ids)) != len(ids):
         dup = sorted({x for x in ids if ids.count(x) > 1})
         raise InputError(f"duplicate job id: {dup[0]}")
+    if job_setup:
+        # VROOM skips a task's setup after a task at the same place (or at the vehicle's start):
+        # setup is part of the service exactly when no job shares its place with another or a start.
+        places = [j.location for j in jobs] + [v.start for v in vehicles if v.start is not None]
+        shared = next((j.id for j in jobs if j.id in job_setup and places.count(j.location) > 1), None)
+        if shared is not None:
+            raise InputError(f"job {shared}.setup is not supported when jobs share a location with another "
+                             "job or a vehicle start (VROOM then skips the setup)")
     durations = matrix if matrix is not None else (duration_matrix(coords) if coords else [])
 
     def id_map(raw: Any, what: str) -> dict[int, tuple[int, ...]]:
@@ -397,7 +405,7 @@ def parse_input(data: Any) -> VroomInput:
     except ValueError as exc:
         raise InputError(str(exc)) from None
     return VroomInput(problem, Echo(matrix is not None, echo_coords, job_description, vehicle_description,
-                                    break_description))
+                                    break_description, job_setup))
 
 
 def parse_problem(data: Any) -> Problem:
@@ -408,7 +416,21 @@ def parse_problem(data: Any) -> Problem:
 def for_optimizer(problem: Problem) -> Problem:
     """The problem as the optimizer models it: capacity counts ``delivery`` only, so a dimension in
     which jobs only pick up is handed over as deliveries (the load then peaks at the end instead of
-    the start: the same bound). A dimension mixing pickups and deliveries is refused."""
+    the start: the same bound), and ``max_tasks`` as one more dimension in which each job weighs 1.
+    A dimension mixing pickups and deliveries is refused."""
+    problem = _pickups_as_deliveries(problem)
+    if all(v.max_tasks is None for v in problem.vehicles):
+        return problem
+    # max_tasks: one more dimension in which every job weighs 1
+    size = max([len(v.capacity) for v in problem.vehicles] + [len(j.delivery) for j in problem.jobs])
+    jobs = tuple(replace(j, delivery=j.delivery + (0,) * (size - len(j.delivery)) + (1,)) for j in problem.jobs)
+    vehicles = tuple(replace(v, capacity=v.capacity + (UINT32_MAX,) * (size - len(v.capacity))
+                             + (len(jobs) if v.max_tasks is None else v.max_tasks,), max_tasks=None)
+                     for v in problem.vehicles)
+    return replace(problem, jobs=jobs, vehicles=vehicles)
+
+
+def _pickups_as_deliveries(problem: Problem) -> Problem:
     if not any(j.pickup for j in problem.jobs):
         return problem
     ndim = max(len(j.pickup) for j in problem.jobs)
@@ -565,7 +587,7 @@ def to_vroom_output(solution: Solution, problem: Problem, echo: Echo | None = No
                               "violations": []}]
         free, travelled, leg_i = start_t, 0, 0
         pending = legs[0] if legs else 0
-        service = waiting = priority = cost_extra = 0
+        service = waiting = priority = cost_extra = setups = 0
         for s in body:
             step: dict[str, Any] = {"type": s.type}
             if s.type == "break":
@@ -585,7 +607,9 @@ def to_vroom_output(solution: Solution, problem: Problem, echo: Echo | None = No
                 pending = legs[leg_i] if leg_i < len(legs) else 0
                 if s.type == "job":
                     j = jobs[s.id]
-                    step.update(where(j.location), id=j.id, setup=0, service=j.service)
+                    setup = echo.job_setup.get(j.id, 0)
+                    step.update(where(j.location), id=j.id, setup=setup, service=j.service - setup)
+                    setups += setup
                     if (d := echo.job_description.get(j.id)) is not None:
                         step["description"] = d
                     svc = j.service
@@ -606,7 +630,7 @@ def to_vroom_output(solution: Solution, problem: Problem, echo: Echo | None = No
                 step["load"] = list(load)
             step.update(arrival=arrival, duration=travelled, violations=[])
             steps.append(step)
-            service += svc
+            service += svc - step["setup"]
             waiting += wait
             free = begin + svc
         if not any(s["type"] == "end" for s in steps):
@@ -620,7 +644,7 @@ def to_vroom_output(solution: Solution, problem: Problem, echo: Echo | None = No
             route["delivery"] = _sum((j.delivery for j in route_jobs), size)
             route["amount"] = route["delivery"]
             route["pickup"] = _sum((j.pickup for j in route_jobs), size)
-        route.update(setup=0, service=service, duration=travelled, waiting_time=waiting, priority=priority,
+        route.update(setup=setups, service=service, duration=travelled, waiting_time=waiting, priority=priority,
                      steps=steps, violations=[])
         routes.append(route)
     summary: dict[str, Any] = {"cost": sum(r["cost"] for r in routes), "routes": len(routes),
@@ -629,7 +653,7 @@ def to_vroom_output(solution: Solution, problem: Problem, echo: Echo | None = No
         summary["delivery"] = _sum((r["delivery"] for r in routes), size)
         summary["amount"] = summary["delivery"]
         summary["pickup"] = _sum((r["pickup"] for r in routes), size)
-    summary.update(setup=0, service=sum(r["service"] for r in routes), duration=sum(r["duration"] for r in routes),
+    summary.update(setup=sum(r["setup"] for r in routes), service=sum(r["service"] for r in routes), duration=sum(r["duration"] for r in routes),
                    waiting_time=sum(r["waiting_time"] for r in routes), priority=sum(r["priority"] for r in routes),
                    violations=[], computing_times={"loading": int(solution.loading_time_ms),
                                                    "solving": int(solution.computing_time_ms), "routing": 0})

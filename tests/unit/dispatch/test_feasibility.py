@@ -186,3 +186,12 @@ def test_pickups_fill_the_vehicle_along_the_route():
     assert "load 3 exceeds capacity 2" in violations(swapped, good_plan())
     only_pickup = dataclasses.replace(p, jobs=(jobs[0], dataclasses.replace(p.jobs[1], delivery=()), p.jobs[2]))
     assert check(only_pickup, good_plan())[0] == []
+
+
+def test_max_tasks():
+    """A route with more jobs than its vehicle's max_tasks is a violation."""
+    p = base_problem()
+    limited = dataclasses.replace(p, vehicles=(dataclasses.replace(p.vehicles[0], max_tasks=1), p.vehicles[1]))
+    assert "more than its max_tasks 1" in violations(limited, good_plan())
+    roomy = dataclasses.replace(p, vehicles=(dataclasses.replace(p.vehicles[0], max_tasks=2), p.vehicles[1]))
+    assert check(roomy, good_plan())[0] == []

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -66,14 +67,15 @@ def assert_vroom_invariants(problem: Problem, out: dict) -> None:
     for r in out["routes"]:
         steps = r["steps"]
         assert [s["type"] for s in steps][0] == "start" and steps[-1]["type"] == "end"
-        assert all(s["violations"] == [] and s["setup"] == 0 for s in steps)
+        assert all(s["violations"] == [] for s in steps)
+        assert r["setup"] == sum(s["setup"] for s in steps)
         assert [s["duration"] for s in steps] == sorted(s["duration"] for s in steps)
         assert r["duration"] == steps[-1]["duration"]
         assert r["service"] == sum(s["service"] for s in steps)  # breaks included
         assert r["waiting_time"] == sum(s["waiting_time"] for s in steps)
         for prev, s in zip(steps, steps[1:]):
             # time passes only by serving, waiting and driving
-            assert s["arrival"] - (prev["arrival"] + prev["waiting_time"] + prev["service"]) == \
+            assert s["arrival"] - (prev["arrival"] + prev["waiting_time"] + prev["setup"] + prev["service"]) == \
                 s["duration"] - prev["duration"]
             if s["type"] == "job":
                 windows = jobs[s["id"]].time_windows
@@ -81,6 +83,7 @@ def assert_vroom_invariants(problem: Problem, out: dict) -> None:
                 assert not windows or any(a <= begin <= b for a, b in windows)
     assert out["summary"]["duration"] == sum(r["duration"] for r in out["routes"])
     assert out["summary"]["service"] == sum(r["service"] for r in out["routes"])
+    assert out["summary"]["setup"] == sum(r["setup"] for r in out["routes"])
     assert out["summary"]["unassigned"] == len(out["unassigned"])
 
 
@@ -112,6 +115,54 @@ def test_waiting_break_and_loads_match_vroom(tmp_path):
     # 200 s of the drive to job 2 fit before the break window opens; the rest follows the break
     assert (brk["arrival"], brk["duration"], brk["service"]) == (4000, 1200, 600)
     assert (job2["arrival"], job2["waiting_time"], job2["load"]) == (5400, 1600, [0])
+
+
+def random_day(seed: int, n: int = 30, vehicles: int = 4) -> dict:
+    """n deliveries with one- or two-hour windows on a grid, vehicles with capacity and a lunch break."""
+    import random
+
+    rng = random.Random(seed)
+    pts = [(rng.randint(0, 100), rng.randint(0, 100)) for _ in range(n + 1)]
+    D = [[int(60 * math.dist(a, b)) for b in pts] for a in pts]
+    jobs = [{"id": i, "location_index": i, "service": rng.choice([300, 900, 1800]), "delivery": [rng.randint(1, 3)],
+             "time_windows": [[(a := rng.randint(0, 6) * H), a + rng.choice([H, 2 * H])]]} for i in range(1, n + 1)]
+    return {"vehicles": [{"id": k, "start_index": 0, "end_index": 0, "time_window": [0, 12 * H], "capacity": [25],
+                          "breaks": [{"id": 1, "time_windows": [[4 * H, 5 * H]], "service": 1800}]}
+                         for k in range(1, vehicles + 1)],
+            "jobs": jobs, "matrices": {"car": {"durations": D}}}
+
+
+@pytest.mark.parametrize("seed, setup", [(1, 0), (2, 120)])
+def test_our_times_are_the_times_vroom_gives_our_routes(seed, setup, tmp_path):
+    """VROOM's plan mode (its own ETA choice for given routes) on our routes reproduces every step's
+    arrival, waiting_time, duration, setup, service and load, with no violation."""
+    import vroom
+
+    data = random_day(seed)
+    for j in data["jobs"]:
+        j["setup"] = setup
+    got = ours(data, 1.0)
+    assert_vroom_invariants(parse_problem(data), got)
+    planned = copy.deepcopy(data)
+    for v in planned["vehicles"]:
+        route = next((r for r in got["routes"] if r["vehicle"] == v["id"]), None)
+        v["steps"] = ([{"type": s["type"], **({"id": s["id"]} if "id" in s else {})} for s in route["steps"]]
+                      if route else [{"type": "start"}, {"type": "end"}])
+    path = tmp_path / "planned.json"
+    path.write_text(json.dumps(planned))
+    ref = vroom.Input.from_json(str(path)).check(nb_threads=1).to_dict()
+    fields = ("type", "id", "arrival", "waiting_time", "duration", "setup", "service", "load")
+    compared = 0
+    for route in got["routes"]:
+        theirs = next(r for r in ref["routes"] if r["vehicle"] == route["vehicle"])["steps"]
+        assert len(theirs) == len(route["steps"])
+        for mine, their in zip(route["steps"], theirs):
+            assert {k: mine.get(k) for k in fields} == {k: their.get(k) for k in fields}
+            assert their["violations"] == []
+            compared += 1
+    assert compared > 30
+    for key in ("cost", "duration", "waiting_time", "setup", "service"):
+        assert got["summary"][key] == ref["summary"][key]
 
 
 def test_example_3_without_its_planned_routes_keeps_every_promise(tmp_path):
@@ -155,6 +206,29 @@ def test_pickups_count_against_capacity_like_vroom(tmp_path):
         assert loads[0] == [0, 0] and loads == sorted(loads) and loads[-1][0] <= 10
         assert r["pickup"] == loads[-1] and r["delivery"] == [0, 0]
     assert got["summary"]["pickup"] == [24, 6]
+
+
+def test_max_tasks_and_setup_like_vroom(tmp_path):
+    """max_tasks bounds each route's jobs; a setup is spent before the service, inside the window,
+    and reported apart from it — the same plan figures as VROOM's."""
+    data = random_day(3, n=12, vehicles=3)
+    for v in data["vehicles"]:
+        v["max_tasks"] = 3
+    for j in data["jobs"]:
+        j["setup"] = 120
+    got, ref = without_times(ours(data, 1.0)), without_times(pyvroom(data, tmp_path))
+    problem = parse_problem(data)
+    assert_vroom_invariants(problem, got)
+    assert all(v.max_tasks == 3 for v in problem.vehicles)
+    assert all(sum(s["type"] == "job" for s in r["steps"]) <= 3 for r in got["routes"])
+    assert got["summary"]["unassigned"] == ref["summary"]["unassigned"] >= 3
+    assert all(s["setup"] == 120 for r in got["routes"] for s in r["steps"] if s["type"] == "job")
+    assert got["summary"]["setup"] == 120 * (12 - got["summary"]["unassigned"])
+    served = [j for j in data["jobs"] if j["id"] not in {u["id"] for u in got["unassigned"]}]
+    assert got["summary"]["service"] == sum(j["service"] for j in served) + 1800 * len(got["routes"])
+    too_many = copy.deepcopy(data)
+    too_many["vehicles"][0]["max_tasks"] = 12
+    assert parse_problem(too_many).vehicles[0].max_tasks is None  # cannot bind: nothing to hand over
 
 
 def test_pickups_and_deliveries_in_one_dimension_refused():
@@ -268,14 +342,13 @@ def test_inputs_vroom_refuses_are_refused(bad, msg, tmp_path):
     (with_vehicle(costs={"fixed": 100}), "costs.fixed"),
     (with_vehicle(costs={"per_hour": 7200}), "costs.per_hour"),
     (with_vehicle(costs={"per_km": 1}), "costs.per_km"),
-    (with_vehicle(max_tasks=1), "max_tasks"),
     (with_vehicle(max_travel_time=3600), "max_travel_time"),
     (with_vehicle(max_distance=3600), "max_distance"),
     (with_vehicle(speed_factor=1.5), "speed_factor"),
     (with_vehicle(profile="bike"), "profile"),
     (with_vehicle(steps=[{"type": "job", "id": 101}]), "steps"),
     (with_vehicle(breaks=[{"id": 1, "service": 5, "max_load": [1]}]), "max_load"),
-    (with_job(setup=60), "setup"),
+    (with_job(setup=60), "setup"),  # job 9 shares location 1 with job 101: VROOM would skip the setup
     (with_job(service_per_type={"a": 5}), "service_per_type"),
     (with_job(colour="red"), "colour"),
     ({**SMALL, "options": {}}, "options"),
