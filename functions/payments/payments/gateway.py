@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 import stripe
 
 if TYPE_CHECKING:
+    from stripe._base_address import BaseAddresses
     from stripe.params import PaymentIntentCreateParams
 
 from homevisits.errors import (InvalidEvent, InvalidSignature, PaymentDeclined, PaymentProviderUnavailable,
@@ -130,11 +131,11 @@ def intent_from_stripe(pi) -> Intent:
 
 def _map_error(err: Exception, action: str) -> Exception:
     if isinstance(err, stripe.CardError):
-        body = getattr(err, "error", None)
+        error = err.error
         declined = PaymentDeclined(
             "The card was declined. Please use another card or contact your bank.",
-            details={"decline_code": getattr(body, "decline_code", None) or err.code or "card_declined"})
-        body = body.to_dict() if hasattr(body, "to_dict") else body
+            details={"decline_code": getattr(error, "decline_code", None) or err.code or "card_declined"})
+        body = error.to_dict() if error is not None else None
         declined.payment_intent_id = _get(_get(body, "payment_intent"), "id")
         declined.stripe_code = err.code
         return declined
@@ -191,7 +192,9 @@ class _BoundedHTTPClient(stripe.RequestsClient):
         finally:
             del self._deadline.at
 
-    def request(self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None):
+    # RequestsClient answers bytes where HTTPClient declares str: the SDK's own override, kept as is.
+    def request(self, method: str, url: str, headers: Mapping[str, str] | None,  # type: ignore[override]
+                post_data: Any = None, *, _usage: list[str] | None = None) -> tuple[bytes, int, Mapping[str, str]]:
         left = self._left()
         if left < MIN_ATTEMPT_S:
             raise stripe.APIConnectionError(f"no time left for the payment provider ({left:.1f} s)",
@@ -211,7 +214,7 @@ class _BoundedHTTPClient(stripe.RequestsClient):
 
 @lru_cache(maxsize=4)
 def _client(api_key: str, api_base: str | None) -> stripe.StripeClient:
-    base = {"api": api_base} if api_base else None
+    base: BaseAddresses | None = {"api": api_base} if api_base else None
     return stripe.StripeClient(api_key, stripe_version=STRIPE_API_VERSION, base_addresses=base,
                                http_client=_BoundedHTTPClient(), max_network_retries=MAX_NETWORK_RETRIES)
 

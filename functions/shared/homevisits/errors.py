@@ -21,7 +21,7 @@ class DomainError(Exception):
         self.details = details or {}
 
     def to_body(self) -> dict:
-        body = {"error": {"code": self.code, "message": self.message}}
+        body: dict[str, dict] = {"error": {"code": self.code, "message": self.message}}
         if self.details:
             body["error"]["details"] = self.details
         return body
@@ -89,6 +89,8 @@ class RequestInProgress(DomainError):
 
 class PaymentDeclined(DomainError):
     code, status = "payment_declined", 402
+    payment_intent_id: str | None = None  # the declined PaymentIntent, when Stripe names it
+    stripe_code: str | None = None
 
 
 class PaymentProviderUnavailable(DomainError):
@@ -111,6 +113,7 @@ class BookingNotPayable(DomainError):
 class PaymentRejected(DomainError):
     """The payment provider refused a request it should have accepted (a bug or a state clash)."""
     code, status = "payment_rejected", 502
+    stripe_code: str | None = None
 
 
 class BusyTryAgain(DomainError):

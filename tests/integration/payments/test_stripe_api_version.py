@@ -23,7 +23,7 @@ def test_writable_payment_method_types_is_refused_on_the_pinned_version(stack, c
     client = stripe.StripeClient("sk_test_local", stripe_version=STRIPE_API_VERSION,
                                  base_addresses={"api": stack.urls["stripe"]})
     with pytest.raises(stripe.InvalidRequestError) as err:
-        client.v1.payment_intents.create(params={  # type: ignore[typeddict-unknown-key]
+        client.v1.payment_intents.create(params={
             "amount": 35000, "currency": "sek", "payment_method": card(), "payment_method_types": ["card"],
             "capture_method": "manual", "confirm": True})
     assert err.value.http_status == 400 and err.value.code == "payment_method_types_no_longer_supported"
