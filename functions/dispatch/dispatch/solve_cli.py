@@ -10,7 +10,8 @@ every failure is one line on stderr, VROOM's ``{"code": …, "error": …}`` on 
   VROOM would refuse or a field we do not support);
 - 130: interrupted.
 
-These are VROOM's own codes (0 ok, 1 internal, 2 input).
+These are VROOM's own codes (0 ok, 1 internal, 2 input). ``--time-limit`` bounds the whole
+command: reading the problem counts against it.
 """
 from __future__ import annotations
 
@@ -18,11 +19,14 @@ import argparse
 import json
 import math
 import sys
+import time
 from typing import Any
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 MAX_TIME_LIMIT_S = 86400.0
 INT32_MAX = 2**31 - 1
+MIN_SEARCH_S = 0.05  # what the search gets when reading the problem ate the whole limit
+OUTPUT_RESERVE_S = 0.05  # writing and checking the plan
 
 
 class CliError(Exception):
@@ -130,7 +134,7 @@ def _report_unassigned(problem, solution, time_limit: float) -> None:
     print(msg, file=sys.stderr)
 
 
-def _run(argv: list[str]) -> dict:
+def _run(argv: list[str], t0: float) -> dict:
     args = _parser().parse_args(argv)
     from .vroom_io import InputError, for_optimizer, parse_input, to_vroom_output
 
@@ -144,8 +148,10 @@ def _run(argv: list[str]) -> dict:
     from .optimizer import solve
 
     problem = parsed.problem
+    # the time limit is the command's: reading and checking the problem count against it
+    budget = max(MIN_SEARCH_S, args.time_limit - (time.monotonic() - t0) - OUTPUT_RESERVE_S)
     try:
-        solution = solve(model, args.time_limit, args.seed, solution_limit=args.solution_limit)
+        solution = solve(model, budget, args.seed, solution_limit=args.solution_limit)
     except ValueError as exc:
         raise CliError(EXIT_INPUT, f"invalid problem: {exc}") from None
     except RuntimeError as exc:
@@ -166,8 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in argv):
         _parser().print_help()
         return EXIT_OK
+    t0 = time.monotonic()
     try:
-        result = _run(argv)
+        result = _run(argv, t0)
     except CliError as exc:
         return _fail(exc.code, str(exc))
     except KeyboardInterrupt:

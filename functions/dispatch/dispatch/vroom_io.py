@@ -175,7 +175,11 @@ def _matrix(raw: Any, what: str) -> list[list[int]]:
     n = len(raw)
     if any(len(r) != n for r in raw):
         raise InputError(f"{what} must be square ({n} rows)")
-    return [[_uint(x, f"{what} entry") for x in row] for row in raw]
+    for row in raw:  # whole rows at C speed; the first bad entry named by _uint
+        if set(map(type, row)) != {int} or min(row) < 0 or max(row) > UINT32_MAX:
+            for x in row:
+                _uint(x, f"{what} entry")
+    return raw
 
 
 def _profile_matrix(data: dict, profile: str) -> list[list[int]] | None:
@@ -514,13 +518,12 @@ def _vroom_timing(v: Vehicle, items: list, D) -> tuple[int, list[int], int] | No
     return lo, starts, end
 
 
-def _retimed(problem: Problem, route: Route) -> Route:
+def _retimed(problem: Problem, route: Route, v: Vehicle, jobs: dict[int, Job]) -> Route:
     """The route with VROOM's times (see ``_vroom_timing``), or as it is when they would not do:
     remote-doctor calls bind the times, or the order cannot be timed VROOM's way."""
-    v = problem.vehicle_by_id()[route.vehicle]
     if problem.remote_doctors is not None and any(j.video_call_seconds for j in problem.jobs):
         return route
-    jobs, breaks = problem.job_by_id(), {b.id: b for b in v.breaks}
+    breaks = {b.id: b for b in v.breaks}
     body = [s for s in route.steps if s.type in ("job", "break")]
     items = [(s.type, jobs[s.id] if s.type == "job" else breaks[s.id]) for s in body]
     timing = _vroom_timing(v, items, problem.durations)
@@ -560,7 +563,7 @@ def to_vroom_output(solution: Solution, problem: Problem, echo: Echo | None = No
     routes = []
     for r in solution.routes:
         if vroom_times:
-            r = _retimed(problem, r)
+            r = _retimed(problem, r, vehicles[r.vehicle], jobs)
         v = vehicles[r.vehicle]
         body = [s for s in r.steps if s.type != "start"]
         task_locs = [jobs[s.id].location for s in body if s.type == "job"]
