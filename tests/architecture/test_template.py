@@ -269,21 +269,20 @@ def _pyproject_ranges() -> dict[str, str]:
 
 @pytest.mark.parametrize("family", ["shared", "booking", "dispatch", "payments"])
 def test_function_requirements_match_pyproject(family):
-    from packaging.requirements import Requirement
+    """Each CodeUri's requirements.txt (compiled by scripts/lock.sh: exact versions with hashes) pins
+    versions inside pyproject.toml's ranges, and only dispatch ships OR-Tools, only payments Stripe."""
+    from packaging.specifiers import SpecifierSet
 
     path = ROOT / "functions" / family / "requirements.txt"
     assert path.is_file(), f"{path.relative_to(ROOT)} is missing (sam build needs it per CodeUri)"
     ranges = _pyproject_ranges()
-    names = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        req = Requirement(line)
-        names.add(req.name.lower())
-        if req.name.lower() in ranges:
-            assert str(req.specifier) == ranges[req.name.lower()], (
-                f"{path.relative_to(ROOT)}: {req.name}{req.specifier} != pyproject.toml's {ranges[req.name.lower()]}")
+    pins = dict(re.findall(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;\\]+)", path.read_text(encoding="utf-8"), re.M))
+    names = {name.lower() for name in pins}
+    assert pins or not path.with_suffix(".in").exists(), f"{path.relative_to(ROOT)}: nothing pinned"
+    for name, version in pins.items():
+        if name.lower() in ranges:
+            assert SpecifierSet(ranges[name.lower()]).contains(version, prereleases=True), (
+                f"{path.relative_to(ROOT)}: {name}=={version} is outside pyproject.toml's {ranges[name.lower()]}")
     shipped_elsewhere = {"shared": {"ortools", "stripe"}, "booking": {"ortools", "stripe"},
                          "payments": {"ortools"}, "dispatch": {"stripe"}}[family]
     assert not names & shipped_elsewhere, f"{family} must not ship {sorted(names & shipped_elsewhere)}"
