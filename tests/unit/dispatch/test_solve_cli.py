@@ -95,3 +95,13 @@ def test_unassigned_visits_that_fit_alone_are_blamed_on_the_time_limit(tmp_path)
     result = run(tmp_path, skilled, "--time-limit", "0.5")
     assert result.returncode == 0
     assert "1 of 2 jobs unassigned" in result.stderr and "none of them fits any vehicle" in result.stderr
+
+
+def test_problem_from_stdin(tmp_path):
+    """'-' reads the problem from stdin; a non-UTF-8 stdin is refused like a file."""
+    result = subprocess.run([str(HOMEVISITS), "solve", "-", "--time-limit", "0.5", "--indent", "2"],
+                            input=json.dumps(PROBLEM).encode(), capture_output=True, timeout=120)
+    assert result.returncode == 0 and json.loads(result.stdout)["summary"]["unassigned"] == 0
+    result = subprocess.run([str(HOMEVISITS), "solve", "-"], input=b'{"vehicles": "\xe9"}', capture_output=True,
+                            timeout=60)
+    assert result.returncode == 2 and b"not UTF-8" in result.stderr and b"Traceback" not in result.stderr
