@@ -151,7 +151,8 @@ def _run(argv: list[str], t0: float) -> dict:
     # the time limit is the command's: reading and checking the problem count against it
     budget = max(MIN_SEARCH_S, args.time_limit - (time.monotonic() - t0) - OUTPUT_RESERVE_S)
     try:
-        solution = solve(model, budget, args.seed, solution_limit=args.solution_limit)
+        solution = solve(model, budget, args.seed, solution_limit=args.solution_limit,
+                         initial_routes=parsed.initial_routes or None)
     except ValueError as exc:
         raise CliError(EXIT_INPUT, f"invalid problem: {exc}") from None
     except RuntimeError as exc:

@@ -5,9 +5,10 @@ Input: every key VROOM documents is either supported with VROOM's meaning or ref
 ``vehicles`` (``id``, ``description``, ``profile`` (one for all), ``start``/``start_index``,
 ``end``/``end_index``, ``capacity``, ``skills``, ``type``, ``time_window``, ``breaks``
 [{``id``, ``time_windows``, ``service``, ``description``}], ``costs`` and ``speed_factor`` at their
-defaults, ``max_tasks``), ``jobs`` (``id``, ``description``, ``location``,
-``location_index``, ``setup`` (where no other job or vehicle start shares the place), ``service``, ``delivery``, ``pickup``, deprecated ``amount``,
-``skills``, ``priority``, ``time_windows``), ``shipments`` empty, ``matrices.<profile>.durations``
+defaults, ``max_tasks``, ``steps`` as a valid warm start), ``jobs`` (``id``, ``description``,
+``location``, ``location_index``, ``setup`` (where no other job or vehicle start shares the place),
+``service``, ``delivery``, ``pickup``, deprecated ``amount``, ``skills``, ``priority``,
+``time_windows``), ``shipments`` empty, ``matrices.<profile>.durations``
 (or the deprecated top-level ``matrix``), ``matrices.<profile>.costs`` equal to the durations.
 VROOM's own input checks apply: non-negative 32-bit integers, one amount size for every
 ``capacity``/``delivery``/``pickup`` (the first vehicle's), ``location_index`` on all tasks or none,
@@ -40,7 +41,8 @@ DEFAULT_COSTS = {"fixed": 0, "per_hour": 3600, "per_km": 0, "per_task_hour": 0}
 TOP_KEYS = {"vehicles", "jobs", "shipments", "matrices", "matrix",
             "remote_doctors", "locked", "previous_routes", "reassignment_cost"}
 VEHICLE_KEYS = {"id", "description", "profile", "start", "start_index", "end", "end_index", "capacity",
-                "costs", "skills", "type", "time_window", "breaks", "speed_factor", "max_tasks"}
+                "costs", "skills", "type", "time_window", "breaks", "speed_factor", "max_tasks", "steps"}
+STEP_KEYS = {"type", "id"}
 JOB_KEYS = {"id", "description", "location", "location_index", "setup", "service", "delivery", "pickup",
             "amount", "skills", "priority", "time_windows", "video_call_seconds"}
 BREAK_KEYS = {"id", "time_windows", "service", "description"}
@@ -48,11 +50,13 @@ BREAK_KEYS = {"id", "time_windows", "service", "description"}
 REFUSED = {
     "max_travel_time": "the optimizer has no per-vehicle travel limit",
     "max_distance": "the optimizer has no distances",
-    "steps": "planned vehicle routes (vehicle 'steps') are not supported; use the 'previous_routes' extension",
     "max_load": "breaks with a maximum load are not supported",
     "setup_per_type": "per-vehicle-type setup times are not supported",
     "service_per_type": "per-vehicle-type service times are not supported",
     "distances": "distance matrices are not supported (the solver plans on durations)",
+    "service_at": "plan-mode timing (VROOM's -c) is not supported",
+    "service_after": "plan-mode timing (VROOM's -c) is not supported",
+    "service_before": "plan-mode timing (VROOM's -c) is not supported",
 }
 
 
@@ -101,6 +105,8 @@ class Echo:
 class VroomInput:
     problem: Problem
     echo: Echo
+    #: vehicle ``steps`` (VROOM's solving mode: the search starts from these routes): vehicle id -> job ids
+    initial_routes: dict[int, list[int]] = field(default_factory=dict)
 
 
 def _uint(x: Any, what: str, limit: int = UINT32_MAX) -> int:
@@ -408,8 +414,103 @@ def parse_input(data: Any) -> VroomInput:
         problem.validate()
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    initial = _planned_routes(problem, {v.id: rv["steps"] for v, rv in zip(vehicles, raw_vehicles) if "steps" in rv})
+    if initial and problem.previous_routes:
+        raise InputError("vehicle 'steps' and the 'previous_routes' extension are two warm starts: give one")
     return VroomInput(problem, Echo(matrix is not None, echo_coords, job_description, vehicle_description,
-                                    break_description, job_setup))
+                                    break_description, job_setup), initial)
+
+
+def _planned_routes(problem: Problem, raw: dict[int, Any]) -> dict[int, list[int]]:
+    """Vehicle ``steps`` as VROOM reads them when solving: the jobs' order starts the search, and
+    each route must be valid (VROOM: an error otherwise); breaks are placed by the solver."""
+    jobs, vehicles = problem.job_by_id(), problem.vehicle_by_id()
+    routes: dict[int, list[int]] = {}
+    planned: set[int] = set()
+    for vid, steps in raw.items():
+        what = f"vehicle {vid}.steps"
+        if not isinstance(steps, list):
+            raise InputError(f"{what} must be a list")
+        seq = []
+        for step in steps:
+            if not isinstance(step, dict):
+                raise InputError(f"{what}: each step must be an object")
+            _check_keys(step, STEP_KEYS, what)
+            kind = step.get("type")
+            if kind in ("pickup", "delivery"):
+                raise InputError(f"{what}: '{kind}' steps belong to shipments, which are not supported")
+            if kind not in ("start", "job", "break", "end"):
+                raise InputError(f"{what}: unknown step type {kind!r}")
+            if kind == "job":
+                jid = _uint(step.get("id"), f"{what} job id", UINT64_MAX)
+                if jid not in jobs:
+                    raise InputError(f"{what}: invalid job id {jid}")
+                if jid in planned:
+                    raise InputError(f"{what}: duplicate job id {jid} in input steps")
+                planned.add(jid)
+                seq.append(jid)
+            elif kind == "break":
+                bid = _uint(step.get("id"), f"{what} break id", UINT64_MAX)
+                if bid not in {b.id for b in vehicles[vid].breaks}:
+                    raise InputError(f"{what}: invalid break id {bid}")
+        if (why := _invalid_route(problem, vehicles[vid], [jobs[j] for j in seq])) is not None:
+            raise InputError(f"{what}: infeasible route for vehicle {vid}: {why}")
+        routes[vid] = seq
+    return routes
+
+
+def _through_gap(t: int, leg: int, breaks, job: Job | None) -> int | None:
+    """From ``t``, take ``breaks`` then drive ``leg`` (VROOM's way) and serve ``job`` (None: arrive
+    at the end): when that is over, or None if a window is missed."""
+    pending = leg
+    for b in breaks:
+        w = next((w for w in b.time_windows or ((0, UNBOUNDED_END),) if t <= w[1]), None)
+        if w is None:
+            return None
+        if t < w[0]:
+            pending -= min(pending, w[0] - t)
+            t = w[0]
+        t += b.service
+    t += pending
+    if job is None:
+        return t
+    w = next((w for w in job.time_windows or ((0, UNBOUNDED_END),) if t <= w[1]), None)
+    return None if w is None else max(t, w[0]) + job.service
+
+
+def _invalid_route(problem: Problem, v: Vehicle, seq: list[Job]) -> str | None:
+    """Why the vehicle cannot serve ``seq`` in that order (skills, loads, max_tasks, windows with
+    every break somewhere), or None."""
+    if not seq:
+        return None
+    if bad := [j.id for j in seq if not j.skills <= v.skills]:
+        return f"job {bad[0]} needs skills the vehicle lacks"
+    if v.max_tasks is not None and len(seq) > v.max_tasks:
+        return f"{len(seq)} jobs, more than max_tasks {v.max_tasks}"
+    load = _sum((j.delivery for j in seq), len(v.capacity))
+    for j in [None, *seq]:
+        if j is not None:
+            load = [x - (j.delivery[d] if d < len(j.delivery) else 0) + (j.pickup[d] if d < len(j.pickup) else 0)
+                    for d, x in enumerate(load)]
+        if any(x > c for x, c in zip(load, v.capacity)):
+            return "the load exceeds the capacity"
+    legs = _legs(v, [("job", j) for j in seq], problem.durations)
+    breaks = sorted(v.breaks, key=lambda b: b.time_windows[0] if b.time_windows else (0, 0))
+    # earliest time free after the i-th job having taken the first k breaks (earlier is never worse)
+    best = {0: v.time_window[0]}
+    for i in range(len(seq) + 1):
+        nxt: dict[int, int] = {}
+        for k, t in best.items():
+            for m in range(len(breaks) - k + 1):
+                if i == len(seq) and k + m != len(breaks):
+                    continue
+                done = _through_gap(t, legs[i], breaks[k:k + m], seq[i] if i < len(seq) else None)
+                if done is not None and done < nxt.get(k + m, UNBOUNDED_END + 1):
+                    nxt[k + m] = done
+        best = nxt
+    if not best or min(best.values()) > v.time_window[1]:
+        return "its time windows, the vehicle's and its breaks' cannot all be kept in that order"
+    return None
 
 
 def parse_problem(data: Any) -> Problem:

@@ -105,3 +105,12 @@ def test_problem_from_stdin(tmp_path):
     result = subprocess.run([str(HOMEVISITS), "solve", "-"], input=b'{"vehicles": "\xe9"}', capture_output=True,
                             timeout=60)
     assert result.returncode == 2 and b"not UTF-8" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_planned_steps_reach_the_solver(tmp_path):
+    """Vehicle steps start the search (exit 0); steps that cannot be kept are an input error."""
+    planned = {**PROBLEM, "vehicles": [{**PROBLEM["vehicles"][0], "steps": [{"type": "job", "id": 1}]}]}
+    result = run(tmp_path, planned, "--time-limit", "0.5")
+    assert result.returncode == 0 and json.loads(result.stdout)["summary"]["unassigned"] == 0
+    late = {**planned, "jobs": [{**PROBLEM["jobs"][0], "time_windows": [[950, 960]]}]}
+    assert_refused(run(tmp_path, late), "infeasible route for vehicle 1")

@@ -186,11 +186,81 @@ def test_example_3_without_its_planned_routes_keeps_every_promise(tmp_path):
 
 
 def test_example_1_and_3_refused_for_what_we_do_not_support():
-    """Shipments and planned routes are refused by name, never ignored."""
+    """Shipments and plan-mode timing are refused by name, never ignored."""
     with pytest.raises(InputError, match="'shipments'"):
         parse_input(example("example_1.json"))
-    with pytest.raises(InputError, match="'steps'"):
-        parse_input(example("example_3.json"))
+    raw = example("example_3.json")
+    del raw["vehicles"][0]  # planned over capacity: see below
+    with pytest.raises(InputError, match="'service_after'"):
+        parse_input(raw)
+
+
+def with_steps(data: dict, routes: dict[int, list[dict]]) -> dict:
+    data = copy.deepcopy(data)
+    for v in data["vehicles"]:
+        if v["id"] in routes:
+            v["steps"] = routes[v["id"]]
+    return data
+
+
+def test_example_3_planned_routes_over_capacity_are_refused_like_vroom(tmp_path):
+    """VROOM's example 3 plans vehicle 1 over its capacity (to show plan-mode violations): when
+    solving, VROOM refuses such steps, and so do we."""
+    raw = example("example_3.json")
+    steps = {v["id"]: [{k: x for k, x in st.items() if k in ("type", "id")} for st in v.pop("steps")]
+             for v in raw["vehicles"]}
+    on_matrix = with_steps(problem_to_vroom_input(parse_problem(raw)), steps)
+    with pytest.raises(InputError, match="infeasible route for vehicle 1: the load exceeds the capacity"):
+        parse_input(on_matrix)
+    with pytest.raises(Exception, match="Route over capacity for vehicle 1"):
+        pyvroom(on_matrix, tmp_path)
+
+
+def test_planned_routes_start_the_search(tmp_path):
+    """Valid vehicle steps (here: a plan of ours) are accepted by VROOM and by us, and the search
+    starts from them; an order that misses a window is refused by both."""
+    data = random_day(5, n=16, vehicles=3)
+    for v in data["vehicles"]:
+        del v["breaks"]  # VROOM places breaks itself and may refuse routes that fit them otherwise
+    first = ours(data, 0.5)
+    routes = {r["vehicle"]: [{"type": "job", "id": s["id"]} for s in r["steps"] if s["type"] == "job"]
+              for r in first["routes"]}
+    planned = with_steps(data, routes)
+    parsed = parse_input(planned)
+    assert parsed.initial_routes == {v: [s["id"] for s in seq] for v, seq in routes.items()}
+    pyvroom(planned, tmp_path)  # VROOM accepts them too
+    again = to_vroom_output(solve(for_optimizer(parsed.problem), 0.5, initial_routes=parsed.initial_routes),
+                            parsed.problem, parsed.echo)
+    assert_vroom_invariants(parsed.problem, again)
+    assert again["summary"]["unassigned"] <= first["summary"]["unassigned"]
+    vid, seq = max(routes.items(), key=lambda kv: len(kv[1]))
+    late_first = with_steps(data, {vid: sorted(seq, key=lambda s: -next(
+        j["time_windows"][0][0] for j in data["jobs"] if j["id"] == s["id"]))})
+    assert len(seq) > 1
+    with pytest.raises(InputError, match=f"infeasible route for vehicle {vid}"):
+        parse_input(late_first)
+    with pytest.raises(Exception, match="Infeasible route"):
+        pyvroom(late_first, tmp_path)
+    with pytest.raises(InputError, match="duplicate job id"):
+        parse_input(with_steps(data, {1: [{"type": "job", "id": 1}], 2: [{"type": "job", "id": 1}]}))
+    with pytest.raises(InputError, match="invalid job id 999"):
+        parse_input(with_steps(data, {1: [{"type": "job", "id": 999}]}))
+
+
+@pytest.mark.parametrize("break_service, valid", [(900, True), (1000, False)])
+def test_planned_routes_need_room_for_every_break(break_service, valid):
+    """A planned route is valid when every break fits somewhere in it (here only between the two jobs)."""
+    data = {"vehicles": [{"id": 1, "start_index": 0, "end_index": 0, "time_window": [0, 5000],
+                          "breaks": [{"id": 1, "time_windows": [[200, 300]], "service": break_service}],
+                          "steps": [{"type": "job", "id": 1}, {"type": "job", "id": 2}]}],
+            "jobs": [{"id": 1, "location_index": 0, "service": 100, "time_windows": [[0, 100]]},
+                     {"id": 2, "location_index": 0, "service": 100, "time_windows": [[1000, 1100]]}],
+            "matrices": {"car": {"durations": [[0]]}}}
+    if valid:
+        assert parse_input(data).initial_routes == {1: [1, 2]}
+    else:
+        with pytest.raises(InputError, match="infeasible route for vehicle 1: its time windows"):
+            parse_input(data)
 
 
 def test_pickups_count_against_capacity_like_vroom(tmp_path):
@@ -349,7 +419,8 @@ def test_inputs_vroom_refuses_are_refused(bad, msg, tmp_path):
     (with_vehicle(max_distance=3600), "max_distance"),
     (with_vehicle(speed_factor=1.5), "speed_factor"),
     (with_vehicle(profile="bike"), "profile"),
-    (with_vehicle(steps=[{"type": "job", "id": 101}]), "steps"),
+    (with_vehicle(steps=[{"type": "job", "id": 101, "service_at": 5}]), "service_at"),
+    (with_vehicle(steps=[{"type": "pickup", "id": 101}]), "shipments"),
     (with_vehicle(breaks=[{"id": 1, "service": 5, "max_load": [1]}]), "max_load"),
     (with_job(setup=60), "setup"),  # job 9 shares location 1 with job 101: VROOM would skip the setup
     (with_job(service_per_type={"a": 5}), "service_per_type"),
