@@ -136,7 +136,7 @@ def _report_unassigned(problem, solution, time_limit: float) -> None:
 
 def _run(argv: list[str], t0: float) -> dict:
     args = _parser().parse_args(argv)
-    from .vroom_io import InputError, for_optimizer, parse_input, to_vroom_output
+    from .vroom_io import InputError, for_optimizer, from_optimizer, parse_input, to_vroom_output
 
     data = _read(args.problem)
     try:
@@ -157,6 +157,7 @@ def _run(argv: list[str], t0: float) -> dict:
         raise CliError(EXIT_INPUT, f"invalid problem: {exc}") from None
     except RuntimeError as exc:
         raise CliError(EXIT_INTERNAL, f"no plan: {exc}") from None
+    solution = from_optimizer(solution, problem)
     out = to_vroom_output(solution, problem, parsed.echo)
     errs, _ = check(problem, out)
     if errs:

@@ -522,8 +522,10 @@ def for_optimizer(problem: Problem) -> Problem:
     """The problem as the optimizer models it: capacity counts ``delivery`` only, so a dimension in
     which jobs only pick up is handed over as deliveries (the load then peaks at the end instead of
     the start: the same bound), and ``max_tasks`` as one more dimension in which each job weighs 1.
-    A dimension mixing pickups and deliveries is refused."""
-    problem = _pickups_as_deliveries(problem)
+    A dimension mixing pickups and deliveries is refused. Times are counted from the earliest
+    window start (``time_origin``), window ends clipped to the optimizer's horizon: VROOM's times
+    reach 2^32-1, the optimizer's 2^31-1. ``from_optimizer`` turns its plan back."""
+    problem = _shifted(_pickups_as_deliveries(problem), -time_origin(problem))
     if all(v.max_tasks is None for v in problem.vehicles):
         return problem
     # max_tasks: one more dimension in which every job weighs 1
@@ -533,6 +535,49 @@ def for_optimizer(problem: Problem) -> Problem:
                              + (len(jobs) if v.max_tasks is None else v.max_tasks,), max_tasks=None)
                      for v in problem.vehicles)
     return replace(problem, jobs=jobs, vehicles=vehicles)
+
+
+def from_optimizer(solution: Solution, problem: Problem) -> Solution:
+    """The optimizer's plan of ``for_optimizer(problem)`` on ``problem``'s time axis."""
+    origin = time_origin(problem)
+    if not origin:
+        return solution
+    return replace(solution, routes=tuple(
+        replace(r, steps=tuple(replace(s, arrival=s.arrival + origin) for s in r.steps)) for r in solution.routes))
+
+
+def time_origin(problem: Problem) -> int:
+    """The earliest window start (vehicles, jobs, breaks): the optimizer counts time from there."""
+    return min([v.time_window[0] for v in problem.vehicles]
+               + [w[0] for j in problem.jobs for w in j.time_windows]
+               + [w[0] for v in problem.vehicles for b in v.breaks for w in b.time_windows], default=0)
+
+
+def _shifted(problem: Problem, by: int) -> Problem:
+    def window(w: tuple[int, int], what: str) -> tuple[int, int]:
+        a, b = w[0] + by, min(w[1] + by, UNBOUNDED_END)
+        if a > UNBOUNDED_END:
+            raise InputError(f"{what}: its window starts {a} s after the earliest one; the optimizer's "
+                             f"horizon is {UNBOUNDED_END} s")
+        return a, b
+
+    if not by and all(w[1] <= UNBOUNDED_END for w in _all_windows(problem)):
+        return problem
+    vehicles = tuple(replace(v, time_window=window(v.time_window, f"vehicle {v.id}"), breaks=tuple(
+        replace(b, time_windows=tuple(window(w, f"vehicle {v.id} break {b.id}") for w in b.time_windows))
+        for b in v.breaks)) for v in problem.vehicles)
+    jobs = tuple(replace(j, time_windows=tuple(window(w, f"job {j.id}") for w in j.time_windows))
+                 for j in problem.jobs)
+    return replace(problem, vehicles=vehicles, jobs=jobs)
+
+
+def _all_windows(problem: Problem):
+    for v in problem.vehicles:
+        yield v.time_window
+        for b in v.breaks:
+            yield from b.time_windows
+    for j in problem.jobs:
+        yield from j.time_windows
 
 
 def _pickups_as_deliveries(problem: Problem) -> Problem:

@@ -11,8 +11,8 @@ import pytest
 from dispatch.feasibility import check
 from dispatch.optimizer import solve
 from dispatch.problem import Break, Job, Problem, Route, Solution, Step, Vehicle
-from dispatch.vroom_io import (InputError, fallback_duration_matrix, for_optimizer, parse_input, parse_problem,
-                               problem_to_vroom_input, to_vroom_output)
+from dispatch.vroom_io import (InputError, fallback_duration_matrix, for_optimizer, from_optimizer, parse_input,
+                               parse_problem, problem_to_vroom_input, to_vroom_output)
 
 H = 3600
 EXAMPLES = Path(__file__).parent / "data" / "vroom"
@@ -24,7 +24,8 @@ def example(name: str) -> dict:
 
 def ours(data: dict, time_limit: float = 0.5) -> dict:
     parsed = parse_input(data)
-    return to_vroom_output(solve(for_optimizer(parsed.problem), time_limit), parsed.problem, parsed.echo)
+    plan = from_optimizer(solve(for_optimizer(parsed.problem), time_limit), parsed.problem)
+    return to_vroom_output(plan, parsed.problem, parsed.echo)
 
 
 def pyvroom(data: dict, tmp_path) -> dict:
@@ -166,6 +167,26 @@ def test_our_times_are_the_times_vroom_gives_our_routes(seed, setup, open_routes
     assert compared > 30
     for key in ("cost", "duration", "waiting_time", "setup", "service"):
         assert got["summary"][key] == ref["summary"][key]
+
+
+def test_timestamps_beyond_2_to_the_31_like_vroom(tmp_path):
+    """VROOM takes times up to 2^32-1 (timestamps after 2038); the optimizer counts from the earliest
+    window start, and the plan comes back on the input's axis, as VROOM's. A span the optimizer
+    cannot hold is refused."""
+    later = 3_000_000_000
+    data = random_day(6, n=10, vehicles=2)
+    for v in data["vehicles"]:
+        v["time_window"] = [later + x for x in v["time_window"]]
+        v["breaks"][0]["time_windows"] = [[later + a, later + b] for a, b in v["breaks"][0]["time_windows"]]
+    for j in data["jobs"]:
+        j["time_windows"] = [[later + a, later + b] for a, b in j["time_windows"]]
+    got, ref = without_times(ours(data)), without_times(pyvroom(data, tmp_path))
+    assert_vroom_invariants(parse_problem(data), got)
+    assert got["summary"]["unassigned"] == ref["summary"]["unassigned"]
+    assert all(s["arrival"] >= later for r in got["routes"] for s in r["steps"])
+    data["vehicles"][0]["time_window"][0] = 0
+    with pytest.raises(InputError, match="horizon"):
+        for_optimizer(parse_problem(data))
 
 
 def test_example_3_without_its_planned_routes_keeps_every_promise(tmp_path):
