@@ -9,7 +9,8 @@ defaults, ``max_tasks``, ``steps`` as a valid warm start), ``jobs`` (``id``, ``d
 ``location``, ``location_index``, ``setup`` (where no other job or vehicle start shares the place),
 ``service``, ``delivery``, ``pickup``, deprecated ``amount``, ``skills``, ``priority``,
 ``time_windows``), ``shipments`` empty, ``matrices.<profile>.durations``
-(or the deprecated top-level ``matrix``), ``matrices.<profile>.costs`` equal to the durations.
+(or the deprecated top-level ``matrix``), ``matrices.<profile>.distances`` (reported, not planned
+on), ``matrices.<profile>.costs`` equal to the durations.
 VROOM's own input checks apply: non-negative 32-bit integers, one amount size for every
 ``capacity``/``delivery``/``pickup`` (the first vehicle's), ``location_index`` on all tasks or none,
 inside the matrix, unique job ids and break ids per vehicle.
@@ -53,7 +54,6 @@ REFUSED = {
     "max_load": "breaks with a maximum load are not supported",
     "setup_per_type": "per-vehicle-type setup times are not supported",
     "service_per_type": "per-vehicle-type service times are not supported",
-    "distances": "distance matrices are not supported (the solver plans on durations)",
     "service_at": "plan-mode timing (VROOM's -c) is not supported",
     "service_after": "plan-mode timing (VROOM's -c) is not supported",
     "service_before": "plan-mode timing (VROOM's -c) is not supported",
@@ -99,6 +99,7 @@ class Echo:
     vehicle_description: dict[int, str] = field(default_factory=dict)
     break_description: dict[tuple[int, int], str] = field(default_factory=dict)
     job_setup: dict[int, int] = field(default_factory=dict)  # part of the Problem's service
+    distances: list[list[int]] | None = None  # reported as VROOM reports them (metres), not planned on
 
 
 @dataclass(frozen=True)
@@ -188,19 +189,19 @@ def _matrix(raw: Any, what: str) -> list[list[int]]:
     return raw
 
 
-def _profile_matrix(data: dict, profile: str) -> list[list[int]] | None:
-    """The durations for ``profile`` (checking the matrices object), None without matrices."""
+def _profile_matrices(data: dict, profile: str) -> tuple[list[list[int]] | None, list[list[int]] | None]:
+    """The durations and distances for ``profile`` (checking the matrices object); None if absent."""
     mats = data.get("matrices")
     if mats is None:
         if "matrix" in data:
-            return _matrix(data["matrix"], "matrix")
-        return None
+            return _matrix(data["matrix"], "matrix"), None
+        return None, None
     if not isinstance(mats, dict):
         raise InputError("'matrices' must be an object {profile: {durations: ...}}")
     for name, m in mats.items():
         if not isinstance(m, dict):
             raise InputError(f"matrices.{name} must be an object")
-        _check_keys(m, {"durations", "costs"}, f"matrices.{name}")
+        _check_keys(m, {"durations", "distances", "costs"}, f"matrices.{name}")
     if profile not in mats or "durations" not in mats[profile]:
         raise InputError(f"matrices.{profile}.durations is missing (the vehicles' profile is '{profile}')")
     durations = _matrix(mats[profile]["durations"], f"matrices.{profile}.durations")
@@ -209,7 +210,12 @@ def _profile_matrix(data: dict, profile: str) -> list[list[int]] | None:
         if costs != durations:
             raise InputError(f"matrices.{profile}.costs is not supported unless equal to the durations "
                              "(the optimizer's travel cost is the travel time)")
-    return durations
+    distances = None
+    if "distances" in mats[profile]:
+        distances = _matrix(mats[profile]["distances"], f"matrices.{profile}.distances")
+        if len(distances) != len(durations):
+            raise InputError(f"matrices.{profile}.distances must be the size of the durations ({len(durations)})")
+    return durations, distances
 
 
 def _vehicle_profile(raw_vehicles: list) -> str:
@@ -256,7 +262,7 @@ def parse_input(data: Any) -> VroomInput:
     if not all(isinstance(rj, dict) for rj in raw_jobs):
         raise InputError("each job must be an object")
     profile = _vehicle_profile(raw_vehicles)
-    matrix = _profile_matrix(data, profile)
+    matrix, distances = _profile_matrices(data, profile)
     if matrix is None and profile != DEFAULT_PROFILE:
         raise InputError(f"'profile' '{profile}': without matrices only the travel model's "
                          f"'{DEFAULT_PROFILE}' profile exists")
@@ -418,7 +424,7 @@ def parse_input(data: Any) -> VroomInput:
     if initial and problem.previous_routes:
         raise InputError("vehicle 'steps' and the 'previous_routes' extension are two warm starts: give one")
     return VroomInput(problem, Echo(matrix is not None, echo_coords, job_description, vehicle_description,
-                                    break_description, job_setup), initial)
+                                    break_description, job_setup, distances), initial)
 
 
 def _planned_routes(problem: Problem, raw: dict[int, Any]) -> dict[int, list[int]]:
@@ -690,7 +696,7 @@ def to_vroom_output(solution: Solution, problem: Problem, echo: Echo | None = No
     cumulative durations follow from those starts and the matrix, VROOM's way: arrive, wait, serve;
     a break is taken where the vehicle is, after driving the part of the next leg that fits before it."""
     echo = echo or Echo()
-    D = problem.durations
+    D, M = problem.durations, echo.distances
     jobs, vehicles = problem.job_by_id(), problem.vehicle_by_id()
     size = max([len(v.capacity) for v in problem.vehicles] + [len(j.delivery) for j in problem.jobs]
                + [len(j.pickup) for j in problem.jobs] + [0])
@@ -719,12 +725,14 @@ def to_vroom_output(solution: Solution, problem: Problem, echo: Echo | None = No
         loc = v.start if v.start is not None else (task_locs[0] if task_locs else v.end)
         # each gap's drive: to the next job, or to the end
         legs: list[int] = []
+        metres: list[int] = []  # each leg's distance, when distances were given
         cur = loc
         for s in body:
             if s.type == "break":
                 continue
             dest = jobs[s.id].location if s.type == "job" else v.end
             legs.append(D[cur][dest] if cur is not None and dest is not None else 0)
+            metres.append(M[cur][dest] if M is not None and cur is not None and dest is not None else 0)
             cur = dest if dest is not None else cur
         if start_t is None:
             start_t = body[0].arrival if body else v.time_window[0]
@@ -733,8 +741,9 @@ def to_vroom_output(solution: Solution, problem: Problem, echo: Echo | None = No
             start_t = max(start_t, body[0].arrival - legs[0])
         steps: list[dict] = [{"type": "start", **where(loc), "setup": 0, "service": 0, "waiting_time": 0,
                               **({"load": list(load)} if size else {}), "arrival": start_t, "duration": 0,
-                              "violations": []}]
+                              "violations": [], **({"distance": 0} if M is not None else {})}]
         free, travelled, leg_i = start_t, 0, 0
+        distance = gap_distance = 0  # through the last leg driven; of the current leg so far
         pending = legs[0] if legs else 0
         service = waiting = priority = cost_extra = setups = 0
         for s in body:
@@ -745,6 +754,8 @@ def to_vroom_output(solution: Solution, problem: Problem, echo: Echo | None = No
                 pending -= before
                 travelled += before
                 arrival = free + before
+                if legs[leg_i]:  # VROOM's pro rata of the leg, rounded half up
+                    gap_distance += int(before * metres[leg_i] / legs[leg_i] + 0.5)
                 step.update(id=s.id, setup=0, service=b.service)
                 if (d := echo.break_description.get((v.id, b.id))) is not None:
                     step["description"] = d
@@ -752,6 +763,8 @@ def to_vroom_output(solution: Solution, problem: Problem, echo: Echo | None = No
             else:
                 travelled += pending
                 arrival = free + pending
+                distance += metres[leg_i] if leg_i < len(metres) else 0
+                gap_distance = 0
                 leg_i += 1
                 pending = legs[leg_i] if leg_i < len(legs) else 0
                 if s.type == "job":
@@ -778,6 +791,8 @@ def to_vroom_output(solution: Solution, problem: Problem, echo: Echo | None = No
             if size:
                 step["load"] = list(load)
             step.update(arrival=arrival, duration=travelled, violations=[])
+            if M is not None:
+                step["distance"] = distance + gap_distance
             steps.append(step)
             service += svc - step["setup"]
             waiting += wait
@@ -785,7 +800,7 @@ def to_vroom_output(solution: Solution, problem: Problem, echo: Echo | None = No
         if not any(s["type"] == "end" for s in steps):
             steps.append({"type": "end", **where(cur), "setup": 0, "service": 0, "waiting_time": 0,
                           **({"load": list(load)} if size else {}), "arrival": free, "duration": travelled,
-                          "violations": []})
+                          "violations": [], **({"distance": distance} if M is not None else {})})
         route: dict[str, Any] = {"vehicle": v.id, "cost": travelled + cost_extra}
         if (d := echo.vehicle_description.get(v.id)) is not None:
             route["description"] = d
@@ -795,6 +810,8 @@ def to_vroom_output(solution: Solution, problem: Problem, echo: Echo | None = No
             route["pickup"] = _sum((j.pickup for j in route_jobs), size)
         route.update(setup=setups, service=service, duration=travelled, waiting_time=waiting, priority=priority,
                      steps=steps, violations=[])
+        if M is not None:
+            route["distance"] = distance
         routes.append(route)
     summary: dict[str, Any] = {"cost": sum(r["cost"] for r in routes), "routes": len(routes),
                                "unassigned": len(solution.unassigned)}
@@ -804,7 +821,8 @@ def to_vroom_output(solution: Solution, problem: Problem, echo: Echo | None = No
         summary["pickup"] = _sum((r["pickup"] for r in routes), size)
     summary.update(setup=sum(r["setup"] for r in routes), service=sum(r["service"] for r in routes), duration=sum(r["duration"] for r in routes),
                    waiting_time=sum(r["waiting_time"] for r in routes), priority=sum(r["priority"] for r in routes),
-                   violations=[], computing_times={"loading": int(solution.loading_time_ms),
+                   violations=[], **({"distance": sum(r["distance"] for r in routes)} if M is not None else {}),
+                   computing_times={"loading": int(solution.loading_time_ms),
                                                    "solving": int(solution.computing_time_ms), "routing": 0})
     unassigned = []
     for jid in solution.unassigned:
