@@ -5,7 +5,8 @@ every failure is one line on stderr, VROOM's ``{"code": …, "error": …}`` on 
 
 - 0: a plan was written (visits it leaves unassigned are counted on stderr, with a hint when a
   longer ``--time-limit`` might serve them);
-- 1: internal error (the solver failed, or its plan did not pass the independent checker);
+- 1: internal error (the solver failed, or its plan did not pass the independent checker, or
+  stdout was closed before the plan was written);
 - 2: input error (bad arguments, unreadable file, not UTF-8, not JSON, nested too deeply, a problem
   VROOM would refuse or a field we do not support);
 - 130: interrupted.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from typing import Any
@@ -187,15 +189,27 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(EXIT_INTERNAL, "out of memory")
     except Exception as exc:  # the promise: never a stack trace
         return _fail(EXIT_INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
-    json.dump(result["out"], sys.stdout, indent=result["indent"])
-    sys.stdout.write("\n")
+    if not _write(result["out"], result["indent"]):
+        print("homevisits solve: stdout closed before the plan was written", file=sys.stderr)
+        return EXIT_INTERNAL
     return EXIT_OK
+
+
+def _write(out: dict, indent: int | None) -> bool:
+    try:
+        json.dump(out, sys.stdout, indent=indent)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        return True
+    except BrokenPipeError:  # the reader went away (e.g. `| head`)
+        # no second error when the interpreter flushes stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return False
 
 
 def _fail(code: int, message: str) -> int:
     print(f"homevisits solve: {message}", file=sys.stderr)
-    json.dump({"code": code, "error": message}, sys.stdout)
-    sys.stdout.write("\n")
+    _write({"code": code, "error": message}, None)
     return code
 
 

@@ -114,3 +114,15 @@ def test_planned_steps_reach_the_solver(tmp_path):
     assert result.returncode == 0 and json.loads(result.stdout)["summary"]["unassigned"] == 0
     late = {**planned, "jobs": [{**PROBLEM["jobs"][0], "time_windows": [[950, 960]]}]}
     assert_refused(run(tmp_path, late), "infeasible route for vehicle 1")
+
+
+def test_a_reader_that_goes_away_is_no_stack_trace(tmp_path):
+    """stdout closed before the plan is written (``| head`` gone): one line on stderr, exit 1."""
+    path = tmp_path / "problem.json"
+    path.write_text(json.dumps(PROBLEM))
+    proc = subprocess.Popen([str(HOMEVISITS), "solve", str(path), "--time-limit", "0.5"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert "Traceback" not in err and "stdout closed" in err
