@@ -100,6 +100,7 @@ class Echo:
     break_description: dict[tuple[int, int], str] = field(default_factory=dict)
     job_setup: dict[int, int] = field(default_factory=dict)  # part of the Problem's service
     distances: list[list[int]] | None = None  # reported as VROOM reports them (metres), not planned on
+    per_hour: int = DEFAULT_COSTS["per_hour"]  # one for all vehicles: cost = travel time x per_hour / 3600
 
 
 @dataclass(frozen=True)
@@ -230,17 +231,19 @@ def _vehicle_profile(raw_vehicles: list) -> str:
     return profiles.pop() if profiles else DEFAULT_PROFILE
 
 
-def _vehicle_costs(raw: Any, what: str) -> None:
+def _vehicle_costs(raw: Any, what: str) -> int:
+    """The vehicle's ``per_hour`` (the other costs only at VROOM's defaults)."""
     if raw is None:
-        return
+        return DEFAULT_COSTS["per_hour"]
     if not isinstance(raw, dict):
         raise InputError(f"{what}.costs must be an object")
     for key, value in raw.items():
         if key not in DEFAULT_COSTS:
             raise InputError(f"{what}.costs: unknown field '{key}'")
-        if _uint(value, f"{what}.costs.{key}") != DEFAULT_COSTS[key]:
+        if _uint(value, f"{what}.costs.{key}") != DEFAULT_COSTS[key] and key != "per_hour":
             raise InputError(f"{what}.costs.{key} = {value} is not supported (only VROOM's default "
-                             f"{DEFAULT_COSTS[key]}: the cost of a plan is its travel time)")
+                             f"{DEFAULT_COSTS[key]}: the optimizer minimises travel time)")
+    return raw.get("per_hour", DEFAULT_COSTS["per_hour"])
 
 
 def parse_input(data: Any) -> VroomInput:
@@ -308,6 +311,7 @@ def parse_input(data: Any) -> VroomInput:
         return coord_index[key]
 
     vehicles, vehicle_description, break_description = [], {}, {}
+    per_hour: set[int] = set()
     for i, rv in enumerate(raw_vehicles):
         vid = _id(rv, f"vehicles[{i}]")
         what = f"vehicle {vid}"
@@ -317,7 +321,7 @@ def parse_input(data: Any) -> VroomInput:
         if start is None and end is None:
             raise InputError(f"{what}: needs a start or an end")
         tw = _window(rv["time_window"], f"{what}.time_window") if "time_window" in rv else (0, UNBOUNDED_END)
-        _vehicle_costs(rv.get("costs"), what)
+        per_hour.add(_vehicle_costs(rv.get("costs"), what))
         if "speed_factor" in rv:
             sf = rv["speed_factor"]
             if isinstance(sf, bool) or not isinstance(sf, (int, float)) or not 0 < sf <= 5:
@@ -420,11 +424,17 @@ def parse_input(data: Any) -> VroomInput:
         problem.validate()
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    if len(per_hour) > 1:
+        raise InputError(f"vehicle costs.per_hour differ {sorted(per_hour)}: only one for all vehicles is supported "
+                         "(the optimizer minimises travel time)")
+    if per_hour != {DEFAULT_COSTS["per_hour"]} and isinstance(data.get("matrices"), dict) and any(
+            isinstance(m, dict) and "costs" in m for m in data["matrices"].values()):
+        raise InputError("a costs matrix with a non-default costs.per_hour is inconsistent (as VROOM says)")
     initial = _planned_routes(problem, {v.id: rv["steps"] for v, rv in zip(vehicles, raw_vehicles) if "steps" in rv})
     if initial and problem.previous_routes:
         raise InputError("vehicle 'steps' and the 'previous_routes' extension are two warm starts: give one")
     return VroomInput(problem, Echo(matrix is not None, echo_coords, job_description, vehicle_description,
-                                    break_description, job_setup, distances), initial)
+                                    break_description, job_setup, distances, per_hour.pop()), initial)
 
 
 def _planned_routes(problem: Problem, raw: dict[int, Any]) -> dict[int, list[int]]:
@@ -801,7 +811,8 @@ def to_vroom_output(solution: Solution, problem: Problem, echo: Echo | None = No
             steps.append({"type": "end", **where(cur), "setup": 0, "service": 0, "waiting_time": 0,
                           **({"load": list(load)} if size else {}), "arrival": free, "duration": travelled,
                           "violations": [], **({"distance": distance} if M is not None else {})})
-        route: dict[str, Any] = {"vehicle": v.id, "cost": travelled + cost_extra}
+        # VROOM (CostWrapper::user_cost_from_user_metrics): travel x per_hour / 3600, rounded half up
+        route: dict[str, Any] = {"vehicle": v.id, "cost": (travelled * echo.per_hour * 2 + 3600) // 7200 + cost_extra}
         if (d := echo.vehicle_description.get(v.id)) is not None:
             route["description"] = d
         if size:

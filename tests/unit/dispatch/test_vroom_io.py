@@ -133,16 +133,19 @@ def random_day(seed: int, n: int = 30, vehicles: int = 4) -> dict:
             "jobs": jobs, "matrices": {"car": {"durations": D}}}
 
 
-@pytest.mark.parametrize("seed, setup, open_routes", [(1, 0, False), (2, 120, False), (4, 0, True)])
-def test_our_times_are_the_times_vroom_gives_our_routes(seed, setup, open_routes, tmp_path):
+@pytest.mark.parametrize("seed, setup, open_routes, per_hour", [(1, 0, False, 3600), (2, 120, False, 1000),
+                                                              (4, 0, True, 7200)])
+def test_our_times_are_the_times_vroom_gives_our_routes(seed, setup, open_routes, per_hour, tmp_path):
     """VROOM's plan mode (its own ETA choice for given routes) on our routes reproduces every step's
     place, arrival, waiting_time, duration, setup, service and load, with no violation (open routes:
-    vehicles without a start or without an end)."""
+    vehicles without a start or without an end), and each route's cost (one per_hour for all)."""
     import vroom
 
     data = random_day(seed)
     for j in data["jobs"]:
         j["setup"] = setup
+    for v in data["vehicles"]:
+        v["costs"] = {"per_hour": per_hour}
     if open_routes:
         del data["vehicles"][0]["start_index"], data["vehicles"][1]["end_index"]
     got = ours(data, 1.0)
@@ -164,6 +167,7 @@ def test_our_times_are_the_times_vroom_gives_our_routes(seed, setup, open_routes
             assert {k: mine.get(k) for k in fields} == {k: their.get(k) for k in fields}
             assert their["violations"] == []
             compared += 1
+        assert route["cost"] == next(r for r in ref["routes"] if r["vehicle"] == route["vehicle"])["cost"]
     assert compared > 30
     for key in ("cost", "duration", "waiting_time", "setup", "service"):
         assert got["summary"][key] == ref["summary"][key]
@@ -458,7 +462,7 @@ def test_inputs_vroom_refuses_are_refused(bad, msg, tmp_path):
      "shipments"),
     ({**SMALL, "matrices": {"car": {**SMALL["matrices"]["car"], "costs": [[0, 1, 1, 1]] * 4}}}, "costs"),
     (with_vehicle(costs={"fixed": 100}), "costs.fixed"),
-    (with_vehicle(costs={"per_hour": 7200}), "costs.per_hour"),
+    (with_vehicle(costs={"per_hour": 7200}), "costs.per_hour differ"),
     (with_vehicle(costs={"per_km": 1}), "costs.per_km"),
     (with_vehicle(max_travel_time=3600), "max_travel_time"),
     (with_vehicle(max_distance=3600), "max_distance"),
@@ -476,6 +480,19 @@ def test_unsupported_fields_are_refused_by_name(bad, field):
     """A field the optimizer cannot honour is refused with its name, never silently ignored."""
     with pytest.raises(InputError, match=field):
         parse_problem(bad)
+
+
+def test_one_per_hour_for_all_scales_the_cost_and_a_costs_matrix_with_it_is_refused():
+    """costs.per_hour, one for all vehicles, prices the travel time as VROOM does; with a costs matrix
+    VROOM calls it inconsistent, and so do we."""
+    data = copy.deepcopy(SMALL)
+    for v in data["vehicles"]:
+        v["costs"] = {"per_hour": 7200}
+    out = ours(data)
+    assert out["summary"]["cost"] == 2 * out["summary"]["duration"]
+    data["matrices"]["car"]["costs"] = data["matrices"]["car"]["durations"]
+    with pytest.raises(InputError, match="inconsistent"):
+        parse_input(data)
 
 
 def test_supported_defaults_are_accepted():
