@@ -37,6 +37,7 @@ from .problem import UNBOUNDED_END, Break, Job, Problem, Route, Solution, Step, 
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
 DEFAULT_PROFILE = "car"
+UNBOUNDED = ((0, UNBOUNDED_END), (0, UINT32_MAX))  # a vehicle window meaning "any time" (ours, VROOM's)
 DEFAULT_COSTS = {"fixed": 0, "per_hour": 3600, "per_km": 0, "per_task_hour": 0}
 
 TOP_KEYS = {"vehicles", "jobs", "shipments", "matrices", "matrix",
@@ -320,7 +321,8 @@ def parse_input(data: Any) -> VroomInput:
         end = loc_of(rv, "end_index", "end", what)
         if start is None and end is None:
             raise InputError(f"{what}: needs a start or an end")
-        tw = _window(rv["time_window"], f"{what}.time_window") if "time_window" in rv else (0, UNBOUNDED_END)
+        # VROOM's default window: the whole uint32 time axis
+        tw = _window(rv["time_window"], f"{what}.time_window") if "time_window" in rv else (0, UINT32_MAX)
         per_hour.add(_vehicle_costs(rv.get("costs"), what))
         if "speed_factor" in rv:
             sf = rv["speed_factor"]
@@ -563,15 +565,16 @@ def from_optimizer(solution: Solution, problem: Problem) -> Solution:
 
 
 def time_origin(problem: Problem) -> int:
-    """The earliest window start (vehicles, jobs, breaks): the optimizer counts time from there."""
-    return min([v.time_window[0] for v in problem.vehicles]
+    """The earliest window start (vehicles, jobs, breaks; a vehicle's unbounded window aside): the
+    optimizer counts time from there."""
+    return min([v.time_window[0] for v in problem.vehicles if v.time_window not in UNBOUNDED]
                + [w[0] for j in problem.jobs for w in j.time_windows]
                + [w[0] for v in problem.vehicles for b in v.breaks for w in b.time_windows], default=0)
 
 
 def _shifted(problem: Problem, by: int) -> Problem:
     def window(w: tuple[int, int], what: str) -> tuple[int, int]:
-        a, b = w[0] + by, min(w[1] + by, UNBOUNDED_END)
+        a, b = max(0, w[0] + by), min(w[1] + by, UNBOUNDED_END)  # only unbounded windows start earlier
         if a > UNBOUNDED_END:
             raise InputError(f"{what}: its window starts {a} s after the earliest one; the optimizer's "
                              f"horizon is {UNBOUNDED_END} s")
@@ -860,7 +863,7 @@ def problem_to_vroom_input(problem: Problem) -> dict:
             rv["start_index"] = v.start
         if v.end is not None:
             rv["end_index"] = v.end
-        if v.time_window != (0, UNBOUNDED_END):
+        if v.time_window not in UNBOUNDED:
             rv["time_window"] = list(v.time_window)
         if v.skills:
             rv["skills"] = sorted(v.skills)
