@@ -250,6 +250,22 @@ def test_example_1_and_3_refused_for_what_we_do_not_support():
         parse_input(raw)
 
 
+def test_example_1_without_what_we_refuse_keeps_every_promise():
+    """VROOM's example 1 (coordinates, skills, a break, Unix timestamps): without its shipment it mixes
+    a pickup with deliveries in one dimension (refused); without that job too, our plan keeps VROOM's
+    invariants, takes vehicle 2's break and serves everything."""
+    data = example("example_1.json")
+    del data["shipments"]
+    with pytest.raises(InputError, match="'pickup' and 'delivery'"):
+        for_optimizer(parse_problem(data))
+    data["jobs"] = [j for j in data["jobs"] if "pickup" not in j]
+    got = ours(data)
+    assert_vroom_invariants(parse_problem(data), got)
+    assert got["summary"]["unassigned"] == 0 and got["summary"]["delivery"] == [3]
+    assert any(s["type"] == "break" for r in got["routes"] if r["vehicle"] == 2 for s in r["steps"])
+    assert all(s["arrival"] >= 1600416000 for r in got["routes"] for s in r["steps"])
+
+
 def with_steps(data: dict, routes: dict[int, list[dict]]) -> dict:
     data = copy.deepcopy(data)
     for v in data["vehicles"]:
