@@ -224,6 +224,11 @@ def _solve_plain(problem: Problem, time_limit_s: float, seed: int, solution_limi
     # Our insertion: milliseconds on small problems, a fraction of a second on 1 000 visits; the
     # fallback when the portfolio finds nothing in its time.
     plan = insert(problem, warm)
+    # The other visit order too while it costs little of the budget (~0.2 s on 1 000 visits).
+    if time.monotonic() - t0 < _SECOND_ORDER_SHARE * time_limit_s:
+        other = insert(problem, warm, order="window")
+        if objective(problem, other) < objective(problem, plan):
+            plan = other
     start = visit_routes(plan)
     best = None
     if small and not warm and cfg.portfolio:
@@ -244,6 +249,9 @@ def _solve_plain(problem: Problem, time_limit_s: float, seed: int, solution_limi
         res = improve(problem, cfg, seed, deadline, plan)
     return replace(res, loading_time_ms=int((t_first - t0) * 1000),
                    computing_time_ms=int((time.monotonic() - t0) * 1000))
+
+
+_SECOND_ORDER_SHARE = 0.2
 
 
 def _full_search(problem: Problem, cfg: SearchConfig, seed: int, deadline: float, solution_limit: int | None,
