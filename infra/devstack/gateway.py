@@ -5,6 +5,11 @@
   worker processes that take one event at a time, as Lambda does); routes behind the JWT authorizer get the token
   verified (devstack.tokens) and its claims placed at requestContext.authorizer.jwt.claims, as
   API Gateway does. Missing/invalid token -> 401 {"message": "Unauthorized"} before any handler runs.
+  As the real HTTP API (payload 2.0): bodies of non-text content types arrive base64-encoded; cookies
+  in `cookies`, not in headers; the template's stage is served under /{stage} with the prefix kept
+  in rawPath (paths without it are served as the $default stage: the tools' local shortcut); 30 s
+  integration timeout -> 503, bodies over 10 MB -> 413, each with API Gateway's own message; CORS
+  exactly as the HttpApi's CorsConfiguration declares it (none: no CORS headers, OPTIONS 404).
 - Events: POST /_local/events takes EventBridge PutEvents entries; the template's rules route them
   to SQS queues, which are delivered to their consumer functions in SQS event shape, with retries of
   reported batch-item failures and a dead-letter list, at least once.
@@ -74,31 +79,56 @@ def _now_parts():
     return now.strftime("%d/%b/%Y:%H:%M:%S +0000"), int(now.timestamp() * 1000)
 
 
+# What API Gateway's HTTP API passes as text; every other content type (none included) arrives
+# base64-encoded (verified against AWS: application/x-www-form-urlencoded is base64 too).
+TEXT_MEDIA_TYPES = {"application/json", "application/xml", "application/javascript"}
+INTEGRATION_TIMEOUT_S = 30.0          # HTTP API quota, not adjustable
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # HTTP API quota: 10 MB
+
+
+def is_text(content_type: str | None) -> bool:
+    """Whether an HTTP API passes a body of this content type as text (else base64)."""
+    media, _, params = (content_type or "").partition(";")
+    media = media.strip().lower()
+    charset = next((v.strip().strip('"').lower() for k, _, v in (p.partition("=") for p in params.split(";"))
+                    if k.strip().lower() == "charset"), None)
+    if charset not in (None, "utf-8", "utf8"):
+        return False
+    return media.startswith("text/") or media in TEXT_MEDIA_TYPES
+
+
 def http_event(route: tpl.Route, method: str, path: str, query: str, headers: dict, body: bytes,
-               path_params: dict, claims: dict | None, source_ip: str) -> dict:
+               path_params: dict, claims: dict | None, source_ip: str, stage: str = "$default") -> dict:
+    """The payload 2.0 event API Gateway builds for one request. `path` is the path after the stage;
+    rawPath (and requestContext.http.path) carry the /{stage} prefix of a named stage."""
     when, epoch = _now_parts()
     qs: dict[str, str] = {}
     for k, v in parse_qsl(query, keep_blank_values=True):
         qs[k] = f"{qs[k]},{v}" if k in qs else v
+    headers = dict(headers)
+    cookie_header = headers.pop("cookie", None)
     text = None
     is_b64 = False
     if body:
         try:
-            text = body.decode("utf-8")
+            text = body.decode("utf-8") if is_text(headers.get("content-type")) else None
         except UnicodeDecodeError:
+            text = None
+        if text is None:
             text, is_b64 = base64.b64encode(body).decode(), True
+    raw_path = path if stage == "$default" else f"/{stage}{path}"
     event = {
         "version": "2.0",
         "routeKey": route.route_key,
-        "rawPath": path,
+        "rawPath": raw_path,
         "rawQueryString": query,
         "headers": headers,
         "requestContext": {
             "accountId": ACCOUNT, "apiId": "local", "domainName": headers.get("host", "localhost"),
             "domainPrefix": "local",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
                      "userAgent": headers.get("user-agent", "")},
-            "requestId": uuid.uuid4().hex, "routeKey": route.route_key, "stage": "$default",
+            "requestId": uuid.uuid4().hex, "routeKey": route.route_key, "stage": stage,
             "time": when, "timeEpoch": epoch,
         },
         "isBase64Encoded": is_b64,
@@ -109,14 +139,95 @@ def http_event(route: tpl.Route, method: str, path: str, query: str, headers: di
         event["queryStringParameters"] = qs
     if path_params:
         event["pathParameters"] = path_params
-    if "cookie" in headers:
-        event["cookies"] = [c.strip() for c in headers["cookie"].split(";")]
+    if cookie_header:  # every Cookie header, each cookie one entry; not repeated in headers
+        event["cookies"] = [c.strip() for c in cookie_header.split(";") if c.strip()]
     if claims is not None:
         # API Gateway passes every claim as a string.
         event["requestContext"]["authorizer"] = {
             "jwt": {"claims": {k: v if isinstance(v, str) else json.dumps(v) for k, v in claims.items()},
                     "scopes": None}}
     return event
+
+
+def _resolve(value, template: dict):
+    """A template value with !Ref to a parameter resolved to its default."""
+    if isinstance(value, dict) and "Ref" in value:
+        param = template.get("Parameters", {}).get(value["Ref"])
+        return param.get("Default") if param else value["Ref"]
+    if isinstance(value, list):
+        return [_resolve(v, template) for v in value]
+    return value
+
+
+def http_api_stage(template: dict | None = None) -> str:
+    """The HttpApi's stage (StageName, parameters at their defaults); `$default` when none."""
+    t = template or tpl.load()
+    props = tpl.resources("AWS::Serverless::HttpApi", t).get("HttpApi", {}).get("Properties", {})
+    return str(_resolve(props.get("StageName"), t) or "$default")
+
+
+@dataclass(frozen=True)
+class Cors:
+    """The HttpApi's CorsConfiguration, as API Gateway applies it (None when not declared)."""
+    origins: tuple = ()
+    methods: tuple = ()
+    headers: tuple = ()
+    expose: tuple = ()
+    max_age: int | None = None
+    credentials: bool = False
+
+    @classmethod
+    def from_template(cls, template: dict | None = None) -> "Cors | None":
+        t = template or tpl.load()
+        props = tpl.resources("AWS::Serverless::HttpApi", t).get("HttpApi", {}).get("Properties", {})
+        conf = _resolve(props.get("CorsConfiguration"), t)
+        if not conf:
+            return None
+        if conf is True:  # SAM: true allows every origin
+            return cls(origins=("*",), methods=("*",), headers=("*",))
+        if isinstance(conf, str):  # SAM: a string is the one allowed origin
+            return cls(origins=(conf.strip("'"),), methods=("*",), headers=("*",))
+
+        def low(key):
+            return tuple(str(v) for v in (_resolve(conf.get(key), t) or ()))
+        return cls(origins=low("AllowOrigins"), methods=tuple(m.upper() for m in low("AllowMethods")),
+                   headers=tuple(h.lower() for h in low("AllowHeaders")), expose=low("ExposeHeaders"),
+                   max_age=conf.get("MaxAge"), credentials=bool(conf.get("AllowCredentials")))
+
+    def allows(self, origin: str | None) -> bool:
+        return bool(origin) and ("*" in self.origins or origin in self.origins)
+
+    def preflight(self, origin: str | None, method: str | None, req_headers: str | None) -> dict | None:
+        """The headers of API Gateway's own answer to a preflight; None when it does not match."""
+        if not self.allows(origin) or not method:
+            return None
+        if "*" not in self.methods and method.upper() not in self.methods:
+            return None
+        asked = [h.strip().lower() for h in (req_headers or "").split(",") if h.strip()]
+        if "*" not in self.headers and any(h not in self.headers for h in asked):
+            return None
+        out = {"access-control-allow-origin": "*" if "*" in self.origins and not self.credentials else origin,
+               "access-control-allow-methods": ",".join(self.methods) if "*" not in self.methods else method.upper(),
+               "vary": "origin"}
+        if asked:
+            out["access-control-allow-headers"] = ",".join(asked)
+        if self.max_age is not None:
+            out["access-control-max-age"] = str(self.max_age)
+        if self.credentials:
+            out["access-control-allow-credentials"] = "true"
+        return out
+
+    def response_headers(self, origin: str | None) -> dict:
+        """What API Gateway adds to an actual (non-preflight) response for this origin."""
+        if not self.allows(origin):
+            return {}
+        out = {"access-control-allow-origin": "*" if "*" in self.origins and not self.credentials else origin,
+               "vary": "origin"}
+        if self.expose:
+            out["access-control-expose-headers"] = ",".join(self.expose)
+        if self.credentials:
+            out["access-control-allow-credentials"] = "true"
+        return out
 
 
 @lru_cache(maxsize=1)
@@ -386,7 +497,12 @@ class Gateway(ThreadingHTTPServer):
     def __init__(self, addr, router: Router, template: dict | None = None):
         super().__init__(addr, _Handler)
         self.router = router
-        self.routes = tpl.routes(template or tpl.load())
+        template = template or tpl.load()
+        self.routes = tpl.routes(template)
+        self.stage = http_api_stage(template)
+        self.cors = Cors.from_template(template)
+        self.integration_timeout_s = INTEGRATION_TIMEOUT_S
+        self.max_payload_bytes = MAX_PAYLOAD_BYTES
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -420,18 +536,38 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path, query = parts.path, parts.query
         length = int(self.headers.get("content-length") or 0)
+        if length > self.server.max_payload_bytes and not path.startswith("/_local/"):
+            while length > 0:  # read and drop it: the client then reads the answer on the same connection
+                chunk = self.rfile.read(min(length, 1 << 20))
+                if not chunk:
+                    break
+                length -= len(chunk)
+            return self._json(413, {"message": "Request Entity Too Large"})
         body = self.rfile.read(length) if length else b""
         if path.startswith("/_local/"):
             return self._local(path, body)
+        stage = "$default"
+        prefix = f"/{self.server.stage}"
+        if self.server.stage != "$default" and (path == prefix or path.startswith(prefix + "/")):
+            stage, path = self.server.stage, path[len(prefix):] or "/"
         method = self.command.upper()
-        found = tpl.match(self.server.routes, method, path)
-        if found is None:
-            return self._json(404, {"message": "Not Found"})
-        route, params = found
         headers: dict[str, str] = {}
         for k, v in self.headers.items():
             k = k.lower()
-            headers[k] = f"{headers[k]},{v}" if k in headers else v
+            sep = "; " if k == "cookie" else ","
+            headers[k] = f"{headers[k]}{sep}{v}" if k in headers else v
+        cors = self.server.cors
+        origin = headers.get("origin")
+        if method == "OPTIONS" and cors is not None and "access-control-request-method" in headers:
+            # API Gateway answers a preflight itself, before routes and authorizers.
+            allowed = cors.preflight(origin, headers.get("access-control-request-method"),
+                                     headers.get("access-control-request-headers"))
+            return self._send(204, b"", allowed or {})
+        extra = cors.response_headers(origin) if cors is not None else {}
+        found = tpl.match(self.server.routes, method, path)
+        if found is None:
+            return self._send(404, b'{"message":"Not Found"}', extra)
+        route, params = found
         claims = None
         if route.auth:
             auth = headers.get("authorization", "")
@@ -441,23 +577,39 @@ class _Handler(BaseHTTPRequestHandler):
             except tokens.InvalidToken:
                 claims = None
             if claims is None:
-                return self._send(401, b'{"message":"Unauthorized"}', {"www-authenticate": "Bearer"})
-        event = http_event(route, method, path, query, headers, body, params, claims, self.client_address[0])
-        try:
-            result = invoke(route.function, event)
-        except Exception:
-            traceback.print_exc()
-            return self._json(500, {"message": "Internal Server Error"})
-        self._respond(result)
+                return self._send(401, b'{"message":"Unauthorized"}', {"www-authenticate": "Bearer", **extra})
+        headers.setdefault("x-forwarded-for", self.client_address[0])
+        headers.setdefault("x-forwarded-proto", "http")
+        headers.setdefault("x-forwarded-port", str(self.server.server_address[1]))
+        event = http_event(route, method, path, query, headers, body, params, claims, self.client_address[0],
+                           stage)
+        done: dict = {}
 
-    def _respond(self, result):
+        def call():
+            try:
+                done["result"] = invoke(route.function, event)
+            except Exception as e:  # the function's error, as Lambda reports it
+                traceback.print_exc()
+                done["error"] = e
+
+        worker = threading.Thread(target=call, name=f"integration-{route.function}", daemon=True)
+        worker.start()
+        worker.join(self.server.integration_timeout_s)
+        if worker.is_alive():  # the function runs on, as on Lambda; the client gets the gateway's answer
+            return self._send(503, b'{"message":"Service Unavailable"}', extra)
+        if "error" in done:
+            return self._send(500, b'{"message":"Internal Server Error"}', extra)
+        self._respond(done["result"], extra)
+
+    def _respond(self, result, extra: dict | None = None):
         if not isinstance(result, dict) or "statusCode" not in result:
-            return self._json(200, result)
+            return self._send(200, json.dumps(result).encode(), extra)
         body = result.get("body") or ""
         raw = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
         headers = dict(result.get("headers") or {})
         for k, vs in (result.get("multiValueHeaders") or {}).items():
             headers[k] = ",".join(vs)
+        headers.update(extra or {})
         self._send(int(result["statusCode"]), raw, headers, result.get("cookies"))
 
     def _local(self, path: str, body: bytes):
@@ -506,12 +658,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(500, {"error": type(e).__name__})
         return self._json(404, {"message": "Not Found"})
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
-
-    def do_OPTIONS(self):
-        self._send(204, b"", {"access-control-allow-origin": "*",
-                              "access-control-allow-headers": "authorization,content-type,idempotency-key",
-                              "access-control-allow-methods": "GET,POST,PUT,DELETE,OPTIONS"})
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
 
 
 def local_environment(dynamodb_port: int, stripe_port: int, api_port: int) -> dict:

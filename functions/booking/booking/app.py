@@ -92,8 +92,8 @@ def book(*, request: dict, caller: Caller | None = None, prepared: tuple | None 
     """The domain call behind POST /bookings, run at most once per (caller, Idempotency-Key).
 
     `caller` is the verified caller (its sub is `request["caller"]`); `prepared` (draft, reads), from
-    `prepare()`, carries the validation and the reads already started; without it (or when
-    validation refused) the request is validated here."""
+    `prepare()`, carries the validation and the reads already started; without it (a key used
+    before whose request is refused now) the request is validated here."""
     ctx = _ctx()
     if prepared is None or prepared[0] is None:
         caller = caller or Caller(sub=request["caller"], role="patient")
@@ -106,17 +106,31 @@ def book(*, request: dict, caller: Caller | None = None, prepared: tuple | None 
     return {"booking": result["booking"], "created": result["created"]}
 
 
-def prepare(caller: Caller, key: str, body: dict) -> tuple | None:
-    """Validate and start the ledger / fee-history reads before Powertools writes its record, so
-    both overlap that write. A refusal is left for `book` to raise inside the idempotent call (a
-    retry of a key that already succeeded still gets its stored answer)."""
+def prepare(caller: Caller, key: str, body: dict) -> tuple:
+    """(draft, reads): validate without I/O and start the ledger / fee-history reads, which then
+    overlap Powertools' record write. Raises the refusal (DomainError)."""
     ctx = _ctx()
-    try:
-        draft = service.prepare_booking(ctx, caller, BookingRequest.model_validate(body),
-                                        service.booking_id_for(caller.sub, key))
-    except (DomainError, ValidationError):
-        return None
+    draft = service.prepare_booking(ctx, caller, BookingRequest.model_validate(body),
+                                    service.booking_id_for(caller.sub, key))
     return draft, service.start_reads(ctx, draft)
+
+
+def answered_before(request: dict) -> bool:
+    """Whether this caller's Idempotency-Key already has a record: one GetItem, never a write.
+
+    A refusal found without I/O is answered before Powertools writes its record, unless the key
+    was used before: a retry of a booking that succeeded (say the window has passed since) still
+    gets its stored answer, an attempt in progress a 409, another body a 422, from Powertools."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (IdempotencyItemNotFoundError,
+                                                                        IdempotencyValidationError)
+    fn = book.__wrapped__  # Powertools names the record after the undecorated function
+    idempotency_store.configure(idempotency_config, f"{fn.__module__}.{fn.__qualname__}")
+    try:
+        return idempotency_store.get_record(request) is not None
+    except IdempotencyItemNotFoundError:
+        return False
+    except IdempotencyValidationError:
+        return True
 
 
 @app.post("/bookings", summary="Book a window (header Idempotency-Key)")
@@ -126,8 +140,17 @@ def create_booking(body: Annotated[BookingRequest, Body()]):
     if not key or len(key) > 200:
         raise IdempotencyKeyRequired("send an Idempotency-Key header (a fresh UUID per booking attempt)")
     raw = app.current_event.json_body
-    result = book(request={"caller": caller.sub, "key": key, "body": raw}, caller=caller,
-                  prepared=prepare(caller, key, raw))
+    request = {"caller": caller.sub, "key": key, "body": raw}
+    try:
+        prepared = prepare(caller, key, raw)
+    except DomainError:
+        if not answered_before(request):
+            raise  # refused: nothing written
+        prepared = None
+    # A full window shows only in the ledger read, which overlaps the record write: such a refusal
+    # costs Powertools' PutItem + DeleteItem of the record (nothing of the booking), not a round trip
+    # more on every booking.
+    result = book(request=request, caller=caller, prepared=prepared)
     return json_response(201 if result["created"] else 200, result["booking"])
 
 

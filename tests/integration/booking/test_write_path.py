@@ -122,3 +122,61 @@ def test_a_refused_booking_leaves_neither_booking_nor_idempotency_record(hv, day
     booked = statuses[201]
     assert after["BookingsTable"] == before["BookingsTable"] + booked
     assert after["IdempotencyTable"] == before["IdempotencyTable"] + booked  # refusals leave no record
+
+
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
+
+
+@pytest.mark.parametrize("refusal,code", [
+    ("bad_check_digit", "invalid_personal_number"),
+    ("past_date", "outside_booking_horizon"),
+    ("beyond_horizon", "outside_booking_horizon"),
+    ("address_elsewhere", "address_outside_region"),
+])
+def test_a_refusal_found_without_io_writes_nothing(hv, days, refusal, code):
+    """Refusals that need no read are answered before Powertools writes its idempotency record:
+    no PutItem/DeleteItem, only the one GetItem that checks the key was not used before."""
+    d1, _ = days
+    body = hv.body(d1, "14:00", where=hv.MALMO)
+    if refusal == "bad_check_digit":
+        pn = body["patient"]["personal_number"]
+        body["patient"]["personal_number"] = pn[:-1] + str((int(pn[-1]) + 1) % 10)
+    elif refusal == "past_date":
+        body["date"] = hv.local_day(-1).isoformat()
+    elif refusal == "beyond_horizon":
+        body["date"] = hv.local_day(400).isoformat()
+    else:
+        body["address"] = {**body["address"], "lat": 59.3326, "lon": 18.0649}  # Stockholm, booked in Skåne
+    with Calls() as calls:
+        status, err = _invoke(f"patient-{uuid.uuid4().hex[:8]}", str(uuid.uuid4()), body)
+    assert status in (409, 422), err
+    assert err["error"]["code"] == code
+    assert not WRITES & set(calls.counts), calls.counts
+    assert calls.counts == Counter({"GetItem": 1}), calls.counts
+
+
+def test_a_booking_retried_after_its_window_passed_gets_its_stored_answer(hv, days, stack):
+    """The early refusal does not shadow idempotency: a retry of a key that succeeded, sent when
+    the window is already past, still answers the booking, from Powertools' record (its conditional
+    PutItem finds the COMPLETED record and writes nothing), never a second booking."""
+    from datetime import timedelta
+    d1, _ = days
+    sub, key = f"patient-{uuid.uuid4().hex[:8]}", str(uuid.uuid4())
+    body = hv.body(d1, "16:00", where=hv.MALMO)
+    status, booking = _invoke(sub, key, body)
+    assert status == 201, booking
+    clock_file = stack.state / "clock.json"
+    saved = clock_file.read_text() if clock_file.exists() else None
+    try:
+        hv.api.http.post(hv.api.base + "/_local/clock", json={"now": (hv.now() + timedelta(days=14)).isoformat()},
+                         timeout=10)
+        with Calls() as calls:
+            again = _invoke(sub, key, body)
+    finally:
+        if saved is None:
+            clock_file.unlink(missing_ok=True)
+        else:
+            clock_file.write_text(saved)
+    assert again == (201, booking)
+    assert calls.counts.get("TransactWriteItems", 0) == 0 and calls.counts.get("UpdateItem", 0) == 0
+    assert calls.counts.get("DeleteItem", 0) == 0, calls.counts
