@@ -10,8 +10,11 @@ answer for a repeated idempotency key, as real Stripe does (localstripe ignores 
 without it the stack could not tell a correct key from a fresh one)."""
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import os
+import signal
 import time
 import uuid
 
@@ -350,4 +353,77 @@ def test_webhook_replays_and_forgeries_change_nothing(api, h, day):
     from homevisits.persistence.booking import BookingModel
     assert BookingModel.get(bid, consistent_read=True).status == "confirmed"
     assert _payment(bid).status == "authorized" and len(live_holds(bid)) == 1
+    settle_and_check(api, h, day)
+
+
+# ---------------------------------------------------------------- outages
+@contextlib.contextmanager
+def dynamodb_hangs(stack):
+    """DynamoDB Local stops answering (SIGSTOP): the kernel still accepts connections and requests,
+    nothing answers — the worst outage for a client (timeouts, not refusals). SIGCONT resumes it
+    with its in-memory tables intact, and it then runs whatever requests were left in its sockets."""
+    pid = stack.pids["dynamodb"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def _timeout_of(function_id: str) -> float:
+    from devstack import template as tpl
+    t = tpl.load()
+    return float(tpl.functions(t)[function_id]["Properties"].get("Timeout", t["Globals"]["Function"]["Timeout"]))
+
+
+def _timed(call):
+    t0 = time.monotonic()
+    r = call()
+    return r, time.monotonic() - t0
+
+
+def _assert_unavailable_in_time(r, elapsed: float, function_id: str):
+    assert r.status_code == 503, f"{r.status_code} after {elapsed:.1f}s: {r.text[:300]}"
+    assert r.json()["error"]["code"] == "service_unavailable", r.text
+    assert int(r.headers["Retry-After"]) > 0
+    assert elapsed < _timeout_of(function_id), f"{function_id} answered after {elapsed:.1f}s"
+
+
+def _retry_until_done(call, timeout_s: float = 90):
+    """A client honouring Retry-After: retries 409 request_in_progress / 503 until an answer."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        r = call()
+        if r.status_code not in (409, 503) or time.monotonic() > deadline:
+            return r
+        assert "Retry-After" in r.headers, r.text
+        time.sleep(min(5, int(r.headers["Retry-After"])))
+
+
+def test_while_dynamodb_hangs_the_api_answers_503_in_time_and_the_retry_books_once(api, h, day, stack):
+    """DynamoDB stops answering: POST /bookings, GET /bookings and POST /bookings/{id}/payment each
+    answer 503 service_unavailable with Retry-After within their function's timeout (not a hang,
+    not a 500). When it is back, the same Idempotency-Key books exactly once, the payment holds
+    once, and the region-day's invariants hold."""
+    p, paid = _book(api, h, day, "16:00")
+    p2 = h.new_person("outage")
+    key = uuid.uuid4().hex
+    token = api.token("patient", p2.sub)
+    pm = h.payment_method()
+    with dynamodb_hangs(stack):
+        created, t_create = _timed(lambda: h.book(api, p2, day, "18:00", h.SKANE, key=key))
+        listed, t_list = _timed(lambda: api.get("/bookings", token))
+        held, t_hold = _timed(lambda: api.post(f"/bookings/{paid}/payment", api.token("patient", p.sub),
+                                               {"payment_method": pm}))
+    _assert_unavailable_in_time(created, t_create, "BookingFunction")
+    _assert_unavailable_in_time(listed, t_list, "BookingFunction")
+    _assert_unavailable_in_time(held, t_hold, "PaymentsFunction")
+
+    r = _retry_until_done(lambda: h.book(api, p2, day, "18:00", h.SKANE, key=key))
+    assert r.status_code == 201, r.text
+    assert len(_bookings_of(p2.sub, day)) == 1
+    r = _retry_until_done(lambda: api.post(f"/bookings/{paid}/payment", api.token("patient", p.sub),
+                                           {"payment_method": pm}))
+    assert r.status_code == 200 and r.json()["status"] == "authorized", r.text
+    assert len(live_holds(paid)) == 1
     settle_and_check(api, h, day)

@@ -20,6 +20,7 @@ from booking.idempotency import TransactionalStore
 from booking.privacy import router as privacy_router
 from booking.schemas import BookingRequest, CancelRequest, RescheduleRequest, ShiftRequest
 from homevisits.auth import Caller
+from homevisits.aws import boto_config
 from homevisits.clock import default_clock
 from homevisits.errors import DomainError, IdempotencyKeyRequired, InvalidRequest
 from homevisits.http import current_caller, json_response, make_resolver
@@ -33,7 +34,7 @@ app = make_resolver("booking")
 app.include_router(privacy_router)  # GET /me/access-log, POST /me/erasure
 
 # Powertools' DynamoDB layer; its COMPLETED record is written in the booking's own transaction.
-idempotency_store = TransactionalStore(table_name=table_name("IdempotencyTable"))
+idempotency_store = TransactionalStore(table_name=table_name("IdempotencyTable"), boto_config=boto_config())
 idempotency_config = IdempotencyConfig(
     event_key_jmespath="[caller, key]",  # the caller's own key: two patients never collide
     payload_validation_jmespath="body",  # same key + another body -> 422 idempotency_key_reused

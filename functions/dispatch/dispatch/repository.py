@@ -12,6 +12,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from homevisits.aws import pynamodb_settings
 from homevisits.clock import parse_utc, utc_iso
 from homevisits.persistence.booking import BookingModel, CapacityModel, ClinicalNoteModel
 from homevisits.persistence.dispatch import AccessAuditModel, PlanModel, VisitEventModel
@@ -197,7 +198,7 @@ def apply_transition(booking: BookingModel, from_status: str, to_status: str, re
                      now: datetime) -> None:
     """One transaction: the booking moves from `from_status` to `to_status` (conditioned on both the
     status and the version read) and the event record is created (conditioned on not existing)."""
-    conn = Connection(region=BookingModel.Meta.region)
+    conn = Connection(region=BookingModel.Meta.region, **pynamodb_settings())
     try:
         with TransactWrite(connection=conn) as tx:
             actions = [BookingModel.status.set(to_status), BookingModel.updated_at.set(utc_iso(now))]

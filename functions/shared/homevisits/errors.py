@@ -134,3 +134,36 @@ class InvalidPhoneNumber(DomainError):
 
 class AddressOutsideRegion(DomainError):
     code, status = "address_outside_region", 422
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency (DynamoDB, the event bus, SMS) is down or not answering: retry later."""
+    code, status = "service_unavailable", 503
+
+
+RETRY_AFTER_S = 5  # what a 503 asks clients to wait (seconds) before trying again
+
+# Error codes AWS answers when the service, not the request, is the problem (after botocore's retries).
+_OUTAGE_CODES = {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+                 "InternalServerError", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException"}
+
+
+def dependency_outage(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps: PynamoDB's `cause`, Powertools' idempotency errors, chained
+    exceptions) is a dependency being down, timing out or overloaded, rather than a bug or a refusal."""
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    seen: set[int] = set()
+    todo: list = [exc]
+    while todo:
+        e = todo.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, (BotoConnectionError, HTTPClientError, ConnectionError, TimeoutError)):
+            return True
+        if isinstance(e, ClientError) and e.response.get("Error", {}).get("Code") in _OUTAGE_CODES:
+            return True
+        todo += [e.__cause__, e.__context__, getattr(e, "cause", None), *e.args]
+    return False

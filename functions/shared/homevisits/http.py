@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (RequestUnsup
                                                                    RequestValidationError)
 
 from homevisits.auth import Caller, caller_from_event
-from homevisits.errors import DomainError
+from homevisits.errors import RETRY_AFTER_S, DomainError, ServiceUnavailable, dependency_outage
 from homevisits.observability import get_logger
 
 JSON = "application/json"
@@ -30,7 +30,8 @@ def make_resolver(service: str) -> APIGatewayHttpResolver:
 
     @app.exception_handler(DomainError)
     def _domain(err: DomainError):
-        return error_response(err.status, err.code, err.message, err.details or None)
+        retry = {"Retry-After": str(RETRY_AFTER_S)} if err.status == 503 else None
+        return error_response(err.status, err.code, err.message, err.details or None, retry)
 
     @app.exception_handler(RequestValidationError)
     def _validation(err: RequestValidationError):
@@ -75,6 +76,10 @@ def make_resolver(service: str) -> APIGatewayHttpResolver:
 
     @app.exception_handler(Exception)
     def _unexpected(err: Exception):
+        if dependency_outage(err):  # DynamoDB or the bus down, timing out or throttling: retryable
+            logger.warning("dependency unavailable", extra={"error_type": type(err).__name__})
+            unavailable = ServiceUnavailable("a service we depend on is not answering; retry shortly")
+            return _domain(unavailable)
         logger.exception("unhandled error", extra={"error_type": type(err).__name__})
         return error_response(500, "internal_error", "something went wrong on our side")
 

@@ -20,6 +20,7 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from homevisits import capacity
+from homevisits.aws import pynamodb_settings
 from homevisits.clock import utc_iso
 from homevisits.errors import BusyTryAgain, InvalidTransition, NotFound, WindowFull
 from homevisits.persistence.booking import BookingModel, CapacityModel
@@ -36,7 +37,7 @@ def connection() -> Connection:
     build, and is thread-safe once built)."""
     global _connection
     if _connection is None:
-        c = Connection(region=BookingModel.Meta.region)
+        c = Connection(region=BookingModel.Meta.region, **pynamodb_settings())
         c.client  # build it now, once, before threads share it
         _connection = c
     return _connection

@@ -7,6 +7,7 @@ import os
 from pynamodb.attributes import Attribute
 from pynamodb.constants import STRING
 
+from homevisits.aws import pynamodb_settings
 from homevisits.settings import table_name
 
 
@@ -18,9 +19,8 @@ def meta(logical_id: str):
 
     Meta.table_name = table_name(logical_id)
     Meta.region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-north-1"
-    Meta.max_retry_attempts = 3
-    Meta.connect_timeout_seconds = 2
-    Meta.read_timeout_seconds = 5
+    for name, value in pynamodb_settings().items():  # one timeout budget for every client
+        setattr(Meta, name, value)
     return Meta
 
 
