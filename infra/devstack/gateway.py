@@ -37,6 +37,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from devstack import aws_local
 from devstack import template as tpl
 from devstack import tokens
 
@@ -544,6 +545,8 @@ class _Handler(BaseHTTPRequestHandler):
                 length -= len(chunk)
             return self._json(413, {"message": "Request Entity Too Large"})
         body = self.rfile.read(length) if length else b""
+        if path.startswith(aws_local.PREFIX + "/"):  # EventBridge, SQS, SNS as boto3 calls them
+            return self._send(*aws_local.answer(self.server.router, path, self.headers, body))
         if path.startswith("/_local/"):
             return self._local(path, body)
         stage = "$default"
@@ -681,6 +684,7 @@ def local_environment(dynamodb_port: int, stripe_port: int, api_port: int) -> di
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "local",
     })
+    env.update(aws_local.environment(api_port))
     return env
 
 

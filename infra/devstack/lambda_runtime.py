@@ -136,6 +136,8 @@ def _serve(function_id: str) -> None:
 
     from devstack.gateway import LambdaContext
 
+    from devstack import iam
+    iam.enforce(function_id)  # every AWS call the function makes is checked against its template policies
     module, _, attr = tpl.handler_of(function_id).rpartition(".")
     handler = getattr(importlib.import_module(module), attr)
     for line in sys.stdin:

@@ -229,7 +229,7 @@ def test_policies_reference_only_existing_tables(template):
 
 DENIED_TABLES = {  # function family -> tables it must never get access to
     "booking": {"PlansTable"},
-    "payments": {"PlansTable"},
+    "payments": {"PlansTable", "IdempotencyTable"},  # payments keys Stripe by booking, not by Powertools
     "dispatch": {"PaymentsTable"},
     "docs": {"BookingsTable", "CapacityTable", "ClinicalTable", "PlansTable", "PaymentsTable", "OpsTable",
              "IdempotencyTable"},
@@ -294,6 +294,32 @@ def test_users_cannot_write_their_own_role_or_region(template):
         writable = client["Properties"].get("WriteAttributes")
         assert writable is not None, f"{lid}: without WriteAttributes users may set custom:role themselves"
         assert not {"custom:role", "custom:region"} & set(writable), f"{lid}: users may write {writable}"
+
+
+def test_the_personal_number_the_federation_maps_is_writable_by_the_app_client(template):
+    """Cognito writes IdP-mapped attributes through the app client: without write access to
+    custom:personal_number every BankID sign-in fails (UserPoolClient WriteAttributes docs)."""
+    for lid, client in _resources(template, "AWS::Cognito::UserPoolClient").items():
+        assert "custom:personal_number" in client["Properties"].get("WriteAttributes", []), lid
+
+
+def test_alarm_topics_use_a_key_cloudwatch_may_use(template):
+    """CloudWatch publishes alarms to an encrypted topic only with kms:GenerateDataKey* and
+    kms:Decrypt on its key; the AWS-managed alias/aws/sns key's policy cannot grant that."""
+    topics = _resources(template, "AWS::SNS::Topic")
+    alarm_targets = {ref for alarm in _resources(template, "AWS::CloudWatch::Alarm").values()
+                     for ref in _refs(alarm["Properties"].get("AlarmActions", []))}
+    assert alarm_targets and alarm_targets <= set(topics)
+    for lid in alarm_targets:
+        key = topics[lid]["Properties"].get("KmsMasterKeyId")
+        if key is None:
+            continue  # unencrypted: CloudWatch needs nothing more
+        assert isinstance(key, dict) and "Ref" in key, f"{lid}: {key!r} is not a key of this template"
+        policy = template["Resources"][key["Ref"]]["Properties"]["KeyPolicy"]
+        granted = [s for s in policy["Statement"] if s["Effect"] == "Allow"
+                   and (s.get("Principal") or {}).get("Service") == "cloudwatch.amazonaws.com"]
+        actions = {a for s in granted for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+        assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= actions, f"{lid}: CloudWatch may not use {key['Ref']}"
 
 
 def test_stateful_resources_survive_stack_deletion(template):

@@ -6,8 +6,8 @@ event becomes one message per recipient, written to the outbox (OpsTable) under 
 from the event's identity and the recipient, with a put that only succeeds once: an event delivered
 twice sends once. Texts never hold symptoms, personal numbers or names of others.
 
-Sending goes through `SmsSender`: SNS on AWS; locally (HOMEVISITS_LOCAL_BUS_URL set) nothing leaves
-the machine and the message is marked `sent_locally`.
+Sending goes through `SmsSender`: SNS Publish on AWS and locally (HOMEVISITS_LOCAL_BUS_URL set), where
+the local stack answers it, nothing leaves the machine and the message is marked `sent_locally`.
 """
 from __future__ import annotations
 
@@ -52,19 +52,17 @@ class SnsSmsSender:
 
     def send(self, phone: str, text: str) -> str | None:
         if self._client is None:
-            import boto3
-            self._client = boto3.client("sns")
+            from homevisits.aws import client
+            self._client = client("sns")
         resp = self._client.publish(PhoneNumber=phone, Message=text, MessageAttributes={
             "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"},
             "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": self.sender_id}})
         return resp.get("MessageId")
 
 
-class LocalSmsSender:
-    """The local stack's sender: nothing is sent; the outbox is the record."""
-
-    def send(self, phone: str, text: str) -> str | None:
-        return None
+class LocalSmsSender(SnsSmsSender):
+    """The local stack's sender: the same SNS Publish, answered by the local stack (nothing leaves
+    the machine, so the outbox marks the message `sent_locally`)."""
 
 
 def default_sender() -> SmsSender:
