@@ -219,6 +219,16 @@ def _client(api_key: str, api_base: str | None) -> stripe.StripeClient:
                                http_client=_BoundedHTTPClient(), max_network_retries=MAX_NETWORK_RETRIES)
 
 
+def _refuse_below_minimum(amount: int, currency: str, action: str) -> None:
+    """The domain waives amounts below Stripe's minimum charge (homevisits.tariff.chargeable); one that
+    still arrives here is a bug, refused before Stripe would answer it with a 400 amount_too_small."""
+    from homevisits.regions import load_config
+    from homevisits.tariff import chargeable
+    if chargeable(load_config(), amount, currency) != int(amount) or int(amount) <= 0:
+        raise PaymentRejected(f"{action}: {amount} {currency.upper()} is below the minimum card charge",
+                              code="amount_below_minimum")
+
+
 class StripeGateway:
     """Holds, captures, releases and refunds fees on Stripe (amounts in minor units)."""
 
@@ -252,6 +262,7 @@ class StripeGateway:
         On session the card is also saved for later off-session charges (late fees, renewals);
         off session (a renewal) Stripe answers a card needing 3-D Secure with a decline. The charge is
         expanded so that its `capture_before` (when the authorization lapses) is read."""
+        _refuse_below_minimum(amount, currency, "hold the fee")
         params: PaymentIntentCreateParams = {
             "amount": int(amount), "currency": currency.lower(), "customer": customer,
             "payment_method": payment_method,
@@ -290,6 +301,7 @@ class StripeGateway:
     def charge_off_session(self, *, booking_id: str, customer: str, payment_method: str, amount: int,
                            currency: str, key: str, kind: str) -> Intent:
         """Charge the saved card now, without the patient present (capture at once)."""
+        _refuse_below_minimum(amount, currency, "charge the fee")
         params: PaymentIntentCreateParams = {
             "amount": int(amount), "currency": currency.lower(), "customer": customer,
             "payment_method": payment_method,

@@ -21,7 +21,7 @@ from homevisits.observability import get_logger
 from homevisits.persistence.payments import (ACTION_PENDING, AUTHORIZED, CAPTURE_DUE, CAPTURED, FAILED,
                                              HOLD_EXPIRY, OPEN_STATES, PENDING, PENDING_PK, RELEASED,
                                              REQUIRES_ACTION)
-from homevisits.tariff import FRIKORT_VISIT_TYPES, cancellation_fee
+from homevisits.tariff import FRIKORT_VISIT_TYPES, cancellation_fee, chargeable
 
 from homevisits.lifecycle import MAX_ATTEMPTS, backoff
 from payments.repository import NoLongerFits, StaleWrite
@@ -526,7 +526,10 @@ class PaymentService:
             cf["captured"] = captured
             payment.cancellation_fee = cf
             self._save(payment)  # the capture is on record before any further charge
-        rest = int(cf["amount"]) - int(cf["captured"])
+        owed = int(cf["amount"]) - int(cf["captured"])
+        rest = chargeable(self.config, owed, payment.currency)
+        if rest < owed:  # below the minimum charge: waived, never sent to Stripe (docs/payments.md)
+            cf["waived_below_minimum"] = owed
         if rest > 0:
             intent = self._charge_saved_card(payment, rest, key=f"fee-rest:{booking_id}", kind=f"{kind}_rest")
             charges = list(payment.extra_charges or [])

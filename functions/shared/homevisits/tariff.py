@@ -59,6 +59,14 @@ def frikort_valid(config, region, frikort: dict | None, on_date: date) -> bool:
     return on_date <= valid_until
 
 
+def chargeable(config, amount: int, currency: str) -> int:
+    """`amount` (minor units), or 0 when it is above 0 but below what a card can be charged in `currency`
+    (`payments.min_charge`: Stripe's minimum charge amount, 3.00 SEK / 3.00 NOK). Such a remainder is
+    waived, never sent to Stripe (which refuses it): docs/payments.md."""
+    minimum = int(config.payments.get("min_charge", {}).get(currency.upper(), 0))
+    return 0 if 0 < int(amount) < minimum else int(amount)
+
+
 def quote_fee(config, region, visit_type: str, birth_date: date, on_date: date,
               frikort: dict | None, fees_paid_12m: int) -> FeeQuote:
     """The fee the patient pays for a visit of `visit_type` in `region` on `on_date`.
@@ -84,7 +92,8 @@ def quote_fee(config, region, visit_type: str, birth_date: date, on_date: date,
         if cap is not None:
             remaining = max(0, int(cap) - max(0, int(fees_paid_12m)))
             if fee > remaining:
-                return FeeQuote(remaining, currency, HIGH_COST_CAP)
+                # A remainder below the minimum charge is waived: the cap is as good as reached.
+                return FeeQuote(chargeable(config, remaining, currency), currency, HIGH_COST_CAP)
     return FeeQuote(fee, currency, STANDARD)
 
 

@@ -97,3 +97,16 @@ def test_the_api_version_is_the_one_the_pinned_sdk_was_generated_for():
     assert STRIPE_API_VERSION == _ApiVersion.CURRENT
     client = _client("sk_test_pinned", "http://127.0.0.1:9")
     assert client._requestor._options.stripe_version == STRIPE_API_VERSION
+
+
+@pytest.mark.parametrize("amount", [0, 1, 299])
+def test_an_amount_below_the_minimum_charge_never_reaches_stripe(amount):
+    """3.00 SEK is Stripe's minimum charge: the port refuses less itself (the client here has no API)."""
+    gateway = StripeGateway(client=object())
+    with pytest.raises(PaymentRejected) as err:
+        gateway.hold(booking_id="b1", amount=amount, currency="SEK", customer="cus_1", payment_method="pm_1",
+                     key="hold:b1:1")
+    assert err.value.code == "amount_below_minimum"
+    with pytest.raises(PaymentRejected):
+        gateway.charge_off_session(booking_id="b1", customer="cus_1", payment_method="pm_1", amount=amount,
+                                   currency="NOK", key="late:b1", kind="late_cancellation")

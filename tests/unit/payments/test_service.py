@@ -267,6 +267,16 @@ def test_a_late_cancellation_takes_the_hold_and_charges_the_rest_off_session(ser
     assert fees_paid_since(p.patient_key, "2026-01-01") == 0  # a cancellation fee is no visit fee
 
 
+def test_a_fee_rest_below_the_minimum_card_charge_is_waived_not_sent_to_stripe(service, make_booking, stripe_fake):
+    bid = make_booking(fee=39800)  # the 400 SEK late fee leaves 2 SEK after the 398 SEK hold
+    service.hold_fee("patient-1", bid, PM_OK)
+    assert service.charge_cancellation_fee(bid, "late") == "charged"
+    p = payment(bid)
+    assert p.amount_captured == 39800 and not p.extra_charges and not p.invoice_due
+    assert p.cancellation_fee["waived_below_minimum"] == 200
+    assert not [c for c in stripe_fake.calls if c[0] == "charge_off_session"]
+
+
 def test_a_rest_that_cannot_be_charged_is_invoiced(service, make_booking):
     bid = make_booking()
     service.hold_fee("patient-1", bid, PM_OFF_SESSION_FAILS)

@@ -106,6 +106,14 @@ def test_crossing_the_high_cost_cap_charges_only_the_remainder(config):
     assert q == FeeQuote(15000, "SEK", "high_cost_cap")
 
 
+def test_a_cap_remainder_below_the_minimum_card_charge_is_waived(config):
+    """Stripe cannot charge less than 3.00 SEK: 2.99 SEK left under the cap costs nothing, 3.00 SEK is charged."""
+    assert quote_fee(config, "stockholm", "doctor", ADULT, VISIT_DAY, None, 115000 - 299) == \
+        FeeQuote(0, "SEK", "high_cost_cap")
+    assert quote_fee(config, "stockholm", "doctor", ADULT, VISIT_DAY, None, 115000 - 300) == \
+        FeeQuote(300, "SEK", "high_cost_cap")
+
+
 def test_at_or_above_the_high_cost_cap_the_visit_is_free(config):
     assert quote_fee(config, "stockholm", "doctor", ADULT, VISIT_DAY, None, 115000) == FeeQuote(0, "SEK", "high_cost_cap")
     assert quote_fee(config, "stockholm", "doctor", ADULT, VISIT_DAY, None, 140000).amount == 0
