@@ -156,7 +156,8 @@ def test_erasure_removes_personal_data_of_finished_bookings_and_keeps_the_books(
     """Finished bookings lose names, phones, addresses, symptoms and personal numbers (replaced by the
     patient key); payment records and fee-ledger entries stay; a booking in progress is kept; a receipt
     is written; a second erasure is harmless."""
-    from booking.privacy import patient_key, receipts_of
+    from booking.privacy import receipts_of
+    from homevisits.identity import patient_key
     from homevisits.persistence.booking import BookingModel, ClinicalNoteModel
     from homevisits.persistence.payments import FeeLedgerModel, PaymentModel, booking_pk, fees_pk
     p = h.new_person("erase")

@@ -18,21 +18,7 @@ import threading
 from aws_lambda_powertools.shared.json_encoder import Encoder
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.models import Model
-
-from homevisits.persistence.base import meta
-
-
-class IdempotencyRecordModel(Model):
-    """Powertools' record layout (attribute names are DynamoDBPersistenceLayer's defaults)."""
-
-    Meta = meta("IdempotencyTable")
-
-    id = UnicodeAttribute(hash_key=True)
-    status = UnicodeAttribute(null=True)
-    expiration = NumberAttribute(null=True)
-    data = UnicodeAttribute(null=True)
+from homevisits.persistence.idempotency import IdempotencyRecordModel
 
 
 class TransactionalStore(DynamoDBPersistenceLayer):

@@ -23,8 +23,10 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from homevisits.booking_state import BookingStatus as S
 from homevisits.clock import Clock, default_clock, parse_utc, utc_iso
 from homevisits.observability import get_logger
+from homevisits.regions import region_day_key
 
 logger = get_logger("notifications")
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -235,11 +237,8 @@ def route_changed(clinician_id: str, region_day: str, version, identity: str) ->
 def _booking(booking_id: str | None):
     if not booking_id:
         return None
-    from homevisits.persistence.booking import BookingModel
-    try:
-        return BookingModel.get(booking_id)
-    except BookingModel.DoesNotExist:
-        return None
+    from homevisits.persistence.bookings import get_booking
+    return get_booking(booking_id, consistent=False)
 
 
 def _event_key(event: dict, *parts) -> str:
@@ -284,7 +283,7 @@ def messages_for(event: dict, clock: Clock) -> list[Message]:
 
 
 def _plan_changed(event: dict, detail: dict, clock: Clock) -> list[Message]:
-    region_day = detail.get("region_day") or f"{detail.get('region')}#{detail.get('date')}"
+    region_day = detail.get("region_day") or region_day_key(detail.get("region"), detail.get("date"))
     version = detail.get("version")
     if not _day_is_near(region_day, clock.now()):
         return []
@@ -306,7 +305,7 @@ def _plan_changed(event: dict, detail: dict, clock: Clock) -> list[Message]:
             except ValueError:
                 pass
         b = _booking(change.get("booking_id"))
-        if b and b.status in ("confirmed", "en_route"):
+        if b and b.status in (S.CONFIRMED, S.EN_ROUTE):
             out.append(eta_changed(b, eta, _event_key(event, region_day, version, b.booking_id, "eta")))
     return out
 

@@ -20,6 +20,7 @@ import uuid
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
+from homevisits.booking_state import FINISHED
 from homevisits.clock import default_clock, utc_iso
 from homevisits.errors import Forbidden
 from homevisits.http import current_caller
@@ -28,8 +29,6 @@ from homevisits.observability import get_logger
 router = Router()
 logger = get_logger("booking")
 
-IN_PROGRESS = ("held", "confirmed", "en_route", "arrived")
-FINISHED = ("completed", "cancelled", "no_show", "expired")
 RETAINED = ["payment records", "fee ledger amounts", "booking ids, dates and fees", "access log"]
 MAX_ENTRIES = 1000
 _ERROR = {"application/json": {"schema": {"type": "object", "required": ["error"], "properties": {
@@ -66,17 +65,6 @@ class ErasureReceipt(BaseModel):
     retained: list[str]
 
 
-def patient_key(personal_number: str) -> str:
-    """The fee ledger's HMAC key of a personal number; a stored number that no longer parses is still
-    keyed (erasure must never fail on old data)."""
-    from homevisits.errors import InvalidPersonalNumber
-    from homevisits.identity import keyed_hash, patient_key as identity_patient_key
-    try:
-        return identity_patient_key(personal_number)
-    except InvalidPersonalNumber:
-        return keyed_hash("unparsed:" + "".join(ch for ch in str(personal_number) if ch.isalnum()))
-
-
 def reader_pseudonym(reader_sub: str) -> str:
     """A stable pseudonym of a staff reader: the same reader always gets the same one."""
     from homevisits.identity import keyed_hash
@@ -95,9 +83,9 @@ def _patient(router_: Router):
                              "content": {"application/json": {"model": AccessLog}}}, **ERRORS})
 def access_log() -> AccessLog:
     caller = _patient(router)
-    from homevisits.persistence.dispatch import AccessAuditModel
+    from homevisits.persistence.ops import access_log_of
     entries = []
-    for item in AccessAuditModel.query(f"AUDIT#{caller.sub}", scan_index_forward=False, limit=MAX_ENTRIES):
+    for item in access_log_of(caller.sub, MAX_ENTRIES):
         entries.append(AccessLogEntry(at=item.at, reader_role=item.reader_role,
                                       reader=f"{item.reader_role}-{reader_pseudonym(item.reader_sub)}",
                                       what=item.what, booking_id=item.booking_id))
@@ -105,12 +93,11 @@ def access_log() -> AccessLog:
 
 
 def _erased_patient(patient: dict | None) -> dict:
+    from homevisits.identity import person_key
     patient = patient or {}
     if patient.get("erased"):
         return patient
-    pn = patient.get("personal_number")
-    key = patient.get("key") or patient.get("patient_key") or (patient_key(pn) if pn else None)
-    return {"erased": True, "patient_key": key}
+    return {"erased": True, "patient_key": person_key(patient)}
 
 
 def _erased_address(address: dict | None) -> dict:
@@ -120,50 +107,37 @@ def _erased_address(address: dict | None) -> dict:
 
 def _erase_booking(booking, now_iso: str) -> bool:
     """Erase one finished booking under its version; False if it changed meanwhile (then re-read)."""
-    from pynamodb.exceptions import UpdateError
-    from homevisits.persistence.booking import BookingModel
+    from homevisits import lifecycle
 
-    actions = [BookingModel.patient.set(_erased_patient(booking.patient)),
-               BookingModel.address.set(_erased_address(booking.address)),
-               BookingModel.updated_at.set(now_iso)]
+    values = {"patient": _erased_patient(booking.patient), "address": _erased_address(booking.address),
+              "updated_at": now_iso}
     if booking.for_child:
-        actions.append(BookingModel.for_child.set(_erased_patient(booking.for_child)))
+        values["for_child"] = _erased_patient(booking.for_child)
     if booking.frikort:
-        actions.append(BookingModel.frikort.set({"erased": True}))
-    try:
-        booking.update(actions=actions, condition=BookingModel.status == booking.status)
-        return True
-    except UpdateError as e:
-        if getattr(e, "cause_response_code", None) == "ConditionalCheckFailedException":
-            return False
-        raise
+        values["frikort"] = {"erased": True}
+    return lifecycle.try_erase(booking, values)
 
 
 def _erase_clinical(booking_id: str) -> None:
-    from homevisits.persistence.booking import ClinicalNoteModel
-    try:
-        ClinicalNoteModel(booking_id=booking_id).delete()
-    except ClinicalNoteModel.DoesNotExist:  # pragma: no cover - delete of a missing key succeeds
-        pass
+    from homevisits.persistence.bookings import delete_clinical_note
+    delete_clinical_note(booking_id)  # deleting a missing note succeeds
 
 
 def _erase_outbox(patient_sub: str, booking_ids: set[str]) -> None:
     """Phone numbers and texts of sent messages about the erased bookings."""
-    try:
-        from homevisits.persistence.ops import DONE_STATES, OutboxMessageModel, outbox_of
-    except ImportError:  # pragma: no cover
-        return
+    from homevisits.persistence.ops import DONE_STATES, erase_message, outbox_of
     for msg in outbox_of(f"patient:{patient_sub}"):
         if msg.booking_id in booking_ids and msg.status in DONE_STATES and (msg.phone or msg.text != "[erased]"):
-            msg.update(actions=[OutboxMessageModel.phone.remove(), OutboxMessageModel.text.set("[erased]")])
+            erase_message(msg)
 
 
 def erase_patient_data(patient_sub: str, now_iso: str) -> ErasureReceipt:
     """Erase the personal data of every finished booking of `patient_sub`; the receipt says what."""
-    from homevisits.persistence.booking import BookingModel
+    from homevisits.persistence import bookings as store
+    from homevisits.persistence.ops import save_erasure_receipt
 
     erased, already, kept = [], [], []
-    for booking in BookingModel.by_patient.query(patient_sub):
+    for booking in store.bookings_of_patient(patient_sub):
         for _ in range(5):
             if booking.status not in FINISHED:  # in progress (or a status this code does not know)
                 kept.append(KeptBooking(booking_id=booking.booking_id, status=booking.status,
@@ -177,15 +151,14 @@ def erase_patient_data(patient_sub: str, now_iso: str) -> ErasureReceipt:
                 _erase_clinical(booking.booking_id)
                 erased.append(booking.booking_id)
                 break
-            booking = BookingModel.get(booking.booking_id, consistent_read=True)
+            booking = store.get_booking(booking.booking_id)
         else:
             kept.append(KeptBooking(booking_id=booking.booking_id, status=booking.status,
                                     reason="changed while erasing: ask again"))
     _erase_outbox(patient_sub, set(erased) | set(already))
     receipt = ErasureReceipt(receipt_id=str(uuid.uuid4()), at=now_iso, erased=erased, already_erased=already,
                              kept=kept, retained=RETAINED)
-    ErasureReceiptModel(pk=f"ERASURE#{patient_sub}", sk=f"{now_iso}#{receipt.receipt_id}",
-                        receipt=receipt.model_dump()).save()
+    save_erasure_receipt(patient_sub, now_iso, receipt.receipt_id, receipt.model_dump())
     logger.info("erasure done", extra={"erased": len(erased), "already_erased": len(already), "kept": len(kept)})
     return receipt
 
@@ -198,29 +171,10 @@ def erasure() -> ErasureReceipt:
     return erase_patient_data(caller.sub, utc_iso(default_clock().now()))
 
 
-def _receipt_model():
-    from pynamodb.attributes import UnicodeAttribute
-    from pynamodb.models import Model
-    from homevisits.persistence.base import JSONAttribute, meta
-
-    class ErasureReceiptModel(Model):
-        """An erasure receipt (OpsTable pk `ERASURE#{patient_sub}`, sk `{iso}#{receipt_id}`): what was
-        erased and what was kept, itself free of personal data."""
-
-        Meta = meta("OpsTable")
-        pk = UnicodeAttribute(hash_key=True)
-        sk = UnicodeAttribute(range_key=True)
-        receipt = JSONAttribute(default=dict)
-
-    return ErasureReceiptModel
-
-
-ErasureReceiptModel = _receipt_model()
-
-
 def receipts_of(patient_sub: str) -> list[dict]:
-    return [item.receipt for item in ErasureReceiptModel.query(f"ERASURE#{patient_sub}")]
+    from homevisits.persistence.ops import erasure_receipts_of
+    return erasure_receipts_of(patient_sub)
 
 
-__all__ = ["router", "erase_patient_data", "receipts_of", "patient_key", "reader_pseudonym",
+__all__ = ["router", "erase_patient_data", "receipts_of", "reader_pseudonym",
            "AccessLog", "ErasureReceipt"]

@@ -1,7 +1,8 @@
 """The booking context's use cases: availability, book, read, cancel, reschedule, shifts, expiry.
 
 Plain Python on plain data: each use case takes the config, a clock and the caller, and talks to
-DynamoDB only through `booking.repository` / `homevisits.lifecycle`. Every refusal raises a
+DynamoDB only through the booking store (`homevisits.persistence.bookings`, reads and the ledger)
+and `homevisits.lifecycle` (every write of a booking). Every refusal raises a
 homevisits.errors class *before* anything is written; every write that moves capacity is one
 transaction with the region-day ledger, retried on a lost race (re-read, re-check) and then
 answered `busy_try_again`.
@@ -21,8 +22,9 @@ from typing import Callable
 
 import phonenumbers
 
-from booking import availability, fees, repository
+from booking import availability, fees
 from homevisits import capacity, lifecycle
+from homevisits.booking_state import BookingStatus as S
 from homevisits.auth import Caller
 from homevisits.clock import Clock, parse_utc, utc_iso
 from homevisits.errors import (AddressOutsideRegion, BusyTryAgain, DomainError, Forbidden, InvalidPhoneNumber,
@@ -30,11 +32,13 @@ from homevisits.errors import (AddressOutsideRegion, BusyTryAgain, DomainError, 
                                ShiftChangeStrandsBookings, TooLateToReschedule, WindowFull)
 from homevisits.identity import keyed_hash, parse_personal_number, patient_key
 from homevisits.messaging import SOURCE_BOOKING
-from homevisits.persistence.booking import BookingModel, CapacityModel, ClinicalNoteModel
-from homevisits.regions import Config, Region
+from homevisits.persistence import bookings as repository
+from homevisits.persistence.booking import BookingModel, CapacityModel
+from homevisits.regions import Config, Region, region_day_key
 
 Publish = Callable[[str, str, dict], None]
 ADULT_AGE = 18
+RESCHEDULABLE = (S.HELD, S.CONFIRMED)
 
 
 @dataclass
@@ -43,10 +47,6 @@ class Context:
     config: Config
     clock: Clock
     publish: Publish
-
-
-def region_day(region_id: str, day: date) -> str:
-    return f"{region_id}#{day.isoformat()}"
 
 
 def booking_id_for(caller_sub: str, idempotency_key: str) -> str:
@@ -108,7 +108,7 @@ def day_availability(ctx: Context, postal_code: str, day: date, visit_type: str,
         free = False
         if time_ok:
             if day_state is None:
-                ledger = repository.get_ledger(region_day(region.id, day))
+                ledger = repository.get_ledger(region_day_key(region.id, day))
                 day_state = (ledger, lifecycle.ledger_day(ledger, region, day, now)) if ledger else (None, None)
             ledger, d = day_state
             if ledger is not None and ledger.shifts:
@@ -217,7 +217,7 @@ def prepare_booking(ctx: Context, caller: Caller, req, booking_id: str) -> Draft
     frikort = req.frikort.model_dump(mode="json") if req.frikort else None
     return Draft(booking_id=booking_id, caller_sub=caller.sub, req=req, region=region, visit_type=vt, window=w,
                  postal_code=code, booker=booker, treated=treated, treated_key=patient_key(treated), phone=phone,
-                 frikort=frikort, rday=region_day(region.id, req.date), now=now)
+                 frikort=frikort, rday=region_day_key(region.id, req.date), now=now)
 
 
 def _signed_in(cfg: Config, caller: Caller, booker, today) -> None:
@@ -268,12 +268,12 @@ def finish_booking(ctx: Context, d: Draft, reads: Reads, idempotency=None) -> di
     booking_id, now = d.booking_id, d.now
     amount, currency, reason = fees.quote(cfg, region, vt.id, d.treated.birth_date, req.date, d.frikort,
                                           reads.paid())
-    status = "confirmed" if amount == 0 else "held"
-    hold_until = utc_iso(now + timedelta(minutes=int(cfg.booking["hold_minutes"]))) if status == "held" else None
+    status = S.CONFIRMED if amount == 0 else S.HELD
+    hold_until = utc_iso(now + timedelta(minutes=int(cfg.booking["hold_minutes"]))) if status == S.HELD else None
     address = req.address.model_dump(mode="json")
     address["postal_code"] = d.postal_code
     booker, treated = d.booker, d.treated
-    b = BookingModel(
+    fields = dict(
         booking_id=booking_id, patient_sub=d.caller_sub, region=region.id, region_day=d.rday,
         date=req.date.isoformat(), window_start=w.start_local.strftime("%H:%M"), starts_at=utc_iso(w.start_utc),
         ends_at=utc_iso(w.end_utc), visit_type=vt.id, status=status, fee_amount=amount, fee_currency=currency,
@@ -285,10 +285,11 @@ def finish_booking(ctx: Context, d: Draft, reads: Reads, idempotency=None) -> di
         frikort=d.frikort, address=address, hold_expires_at=hold_until,
         payment_status="none" if amount == 0 else "pending",
         created_at=utc_iso(now), updated_at=utc_iso(now))
+    b = lifecycle.draft(fields)
     note = None
     if req.symptoms:
-        note = ClinicalNoteModel(booking_id=booking_id, patient_sub=d.caller_sub, symptoms=req.symptoms,
-                                 expires_at=now + timedelta(days=int(cfg.retention["clinical_days"])))
+        note = repository.new_clinical_note(booking_id, d.caller_sub, req.symptoms,
+                                            now + timedelta(days=int(cfg.retention["clinical_days"])))
     entry = lifecycle.ledger_visit(b, visit_type=vt)
     new_visit = capacity.visit_from_ledger(booking_id, entry)
     result = {"booking": view(b), "created": True}
@@ -303,11 +304,11 @@ def finish_booking(ctx: Context, d: Draft, reads: Reads, idempotency=None) -> di
             raise WindowFull("this window is fully booked; please choose another")
         ledger.visits = {**(ledger.visits or {}), booking_id: entry}
         ledger.routes = plan.sequences()
-        outcome = repository.commit_new_booking(b, note, ledger, extra)
+        outcome, b = lifecycle.create_booking(fields, note, ledger, extra)
         if outcome == repository.COMMITTED:
             if idempotency is not None and extra:
                 idempotency.completed_in_transaction()
-            if status == "confirmed":
+            if status == S.CONFIRMED:
                 ctx.publish(SOURCE_BOOKING, "BookingConfirmed",
                             {"booking_id": booking_id, "region": region.id, "date": b.date})
             return result
@@ -335,7 +336,7 @@ def get_booking(caller: Caller, booking_id: str) -> dict:
 
 
 def list_bookings(caller: Caller) -> dict:
-    return {"bookings": [view(b) for b in repository.bookings_of(caller.sub)]}
+    return {"bookings": [view(b) for b in repository.bookings_of_patient(caller.sub)]}
 
 
 def cancel_booking(ctx: Context, caller: Caller, booking_id: str, reason: str | None) -> dict:
@@ -344,21 +345,21 @@ def cancel_booking(ctx: Context, caller: Caller, booking_id: str, reason: str | 
     write and the publish, the retry is what tells payments to release the hold (consumers
     de-duplicate on the booking's state, so a second event is harmless)."""
     b = _own(caller, booking_id)
-    if b.status == "cancelled":
+    if b.status == S.CANCELLED:
         if b.cancellation:
             _publish_cancelled(ctx, b, b.cancellation)
         return view(b)
     now = ctx.clock.now()
     region = ctx.config.region(b.region)
     free_hours = int(ctx.config.booking.get("cancellation_free_hours", 24))
-    if b.status == "held" or now <= parse_utc(b.starts_at) - timedelta(hours=free_hours):
+    if b.status == S.HELD or now <= parse_utc(b.starts_at) - timedelta(hours=free_hours):
         decision, fee = "free", 0
     else:
         decision, fee = "late", int(region.fees.get("late_cancellation", 0))
     record = {"at": utc_iso(now), "reason": reason, "fee_decision": decision, "fee_amount": fee,
               "currency": region.currency}
-    done = lifecycle.release_booking(booking_id, "cancelled", reason="patient_cancelled", now=now,
-                                     expect=("held", "confirmed"), extra={"cancellation": record})
+    done = lifecycle.release_booking(booking_id, S.CANCELLED, reason="patient_cancelled", now=now,
+                                     expect=(S.HELD, S.CONFIRMED), extra={"cancellation": record})
     _publish_cancelled(ctx, done, done.cancellation or record)
     return view(done)
 
@@ -376,22 +377,22 @@ def reschedule_booking(ctx: Context, caller: Caller, booking_id: str, new_date: 
     now = ctx.clock.now()
     region = ctx.config.region(b.region)
     w = availability.bookable_window(region, new_date, window_start, now)
-    target_day = region_day(region.id, new_date)
+    target_day = region_day_key(region.id, new_date)
     if b.region_day == target_day and b.window_start == w.start_local.strftime("%H:%M") \
-            and b.status in ("held", "confirmed"):
+            and b.status in RESCHEDULABLE:
         return view(b)  # already there: a repeated request
-    if b.status not in ("held", "confirmed"):
+    if b.status not in RESCHEDULABLE:
         raise InvalidTransition(f"a {b.status} booking cannot be rescheduled", details={"status": b.status})
     free_hours = int(ctx.config.booking.get("cancellation_free_hours", 24))
-    if b.status == "confirmed" and now > parse_utc(b.starts_at) - timedelta(hours=free_hours):
+    if b.status == S.CONFIRMED and now > parse_utc(b.starts_at) - timedelta(hours=free_hours):
         raise TooLateToReschedule(f"a booking can be moved until {free_hours} hours before it starts; you may "
                                   "cancel it (the late-cancellation fee applies) and book again")
-    if b.status == "held" and b.hold_expires_at and b.hold_expires_at <= utc_iso(now):
-        raise InvalidTransition("the reservation has expired; please book again", details={"status": "held"})
+    if b.status == S.HELD and b.hold_expires_at and b.hold_expires_at <= utc_iso(now):
+        raise InvalidTransition("the reservation has expired; please book again", details={"status": S.HELD})
     vt = ctx.config.visit_type(b.visit_type)
     for attempt in range(lifecycle.MAX_ATTEMPTS):
         b = _own(caller, booking_id)
-        if b.status not in ("held", "confirmed"):
+        if b.status not in RESCHEDULABLE:
             raise InvalidTransition(f"a {b.status} booking cannot be rescheduled", details={"status": b.status})
         old = repository.read_ledger(b.region_day)
         new = old if target_day == b.region_day else repository.read_ledger(target_day)
@@ -416,7 +417,7 @@ def reschedule_booking(ctx: Context, caller: Caller, booking_id: str, new_date: 
                   "starts_at": utc_iso(w.start_utc), "ends_at": utc_iso(w.end_utc), "region_day": target_day,
                   "updated_at": utc_iso(now), "status_reason": "rescheduled"}
         ledgers = [new] if new is old else [old, new]
-        if repository.commit_booking_update(b, values, b.status, ledgers):
+        if lifecycle.try_reschedule(b, values, ledgers):
             return view(b)
         lifecycle.backoff(attempt)
     raise BusyTryAgain("the booking is being changed by another request; try again")
@@ -444,7 +445,7 @@ def put_shift(ctx: Context, caller: Caller, region_id: str, clinician_id: str, d
     raw = _shift_raw(body)
     if raw["break"]["earliest"] > raw["break"]["latest"]:
         raise InvalidRequest("the break's earliest start is after its latest", code="invalid_shift")
-    rday = region_day(region.id, day)
+    rday = region_day_key(region.id, day)
     now = ctx.clock.now()
     for attempt in range(lifecycle.MAX_ATTEMPTS):
         ledger = repository.read_ledger(rday)
@@ -457,7 +458,7 @@ def put_shift(ctx: Context, caller: Caller, region_id: str, clinician_id: str, d
             if plan is None:
                 raise ShiftChangeStrandsBookings("this change would leave booked visits without a clinician")
             ledger.routes = plan.sequences()
-        if repository.commit_ledger(ledger):
+        if repository.save_ledger(ledger):
             return _shift_view(ledger, region.id, day)
         lifecycle.backoff(attempt)
     raise BusyTryAgain("the day is being changed by another request; try again")
@@ -474,7 +475,7 @@ def _shift_view(ledger: CapacityModel | None, region_id: str, day: date) -> dict
 def list_shifts(ctx: Context, caller: Caller, region_id: str, day: date) -> dict:
     caller.require_dispatcher_of(region_id)
     ctx.config.region(region_id)
-    return _shift_view(repository.get_ledger(region_day(region_id, day)), region_id, day)
+    return _shift_view(repository.get_ledger(region_day_key(region_id, day)), region_id, day)
 
 
 # ---- hold expiry (the schedule)
@@ -488,14 +489,14 @@ def expire_holds(ctx: Context) -> dict:
     keys = []
     for region in ctx.config.regions.values():
         today = region.local_date(now)
-        keys += [region_day(region.id, today + timedelta(days=i)) for i in range(-1, region.booking_horizon_days + 1)]
+        keys += [region_day_key(region.id, today + timedelta(days=i)) for i in range(-1, region.booking_horizon_days + 1)]
     expired, skipped = [], 0
     for ledger in repository.ledgers(keys):
         for bid, raw in (ledger.visits or {}).items():
-            if raw.get("status") != "held" or not raw.get("hold_expires_at") or raw["hold_expires_at"] > now_iso:
+            if raw.get("status") != S.HELD or not raw.get("hold_expires_at") or raw["hold_expires_at"] > now_iso:
                 continue
             try:
-                b = lifecycle.release_booking(bid, "expired", reason="hold_expired", now=now, expect=("held",))
+                b = lifecycle.release_booking(bid, S.EXPIRED, reason="hold_expired", now=now, expect=(S.HELD,))
             except (InvalidTransition, NotFound, BusyTryAgain):
                 skipped += 1  # confirmed meanwhile (the ledger is told by confirm_booking) or busy: next run
                 continue

@@ -27,12 +27,14 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
+from homevisits.booking_state import PLANNED, BookingStatus as S
+from homevisits.regions import region_day_key
+
 from dispatch.problem import Break, Job, Problem, Vehicle
 from dispatch.travel_providers import ModelProvider, TravelTimeProvider
 
 SKILLS = {"doctor": 1, "nurse": 2}
-PLANNED = ("confirmed", "en_route", "arrived", "completed")
-LOCKED_ORDER = {"completed": 0, "arrived": 1, "en_route": 2}
+LOCKED_ORDER = {S.COMPLETED: 0, S.ARRIVED: 1, S.EN_ROUTE: 2}
 PRIORITY = {"urgent": 100, "normal": 10}
 DEFAULT_BREAK = {"earliest": "11:00", "latest": "13:30", "minutes": 30}  # as homevisits.capacity
 REASSIGNMENT_COST_S = 600  # moving a visit to another clinician costs as much as 10 minutes' driving
@@ -84,7 +86,7 @@ class RegionDayInputs:
 
     @property
     def region_day(self) -> str:
-        return f"{self.region.id}#{self.day.isoformat()}"
+        return region_day_key(self.region.id, self.day)
 
     @property
     def input_version(self) -> str:
@@ -244,7 +246,7 @@ def build_problem(inputs: RegionDayInputs, visit_types: dict, *, travel: TravelT
         locked_to = clinician_vehicle.get(v.clinician_id) if v.status in LOCKED_ORDER else None
         if v.status in LOCKED_ORDER and locked_to is None:
             # Under way or done without a clinician on shift in this plan: nothing left to route.
-            excluded[v.booking_id] = "clinician_not_on_shift" if v.status != "completed" else "completed"
+            excluded[v.booking_id] = "clinician_not_on_shift" if v.status != S.COMPLETED else "completed"
             continue
         skill = SKILLS.get(vt.skill) if locked_to is None else None  # under way: who goes is decided
         if locked_to is not None:
@@ -257,7 +259,7 @@ def build_problem(inputs: RegionDayInputs, visit_types: dict, *, travel: TravelT
                 excluded[v.booking_id] = "window_passed"
                 continue
             windows = ((lo, hi),)
-        call_s = 0 if v.status == "completed" else vt.video_call_minutes * 60  # a finished visit's call is over
+        call_s = 0 if v.status == S.COMPLETED else vt.video_call_minutes * 60  # a finished visit's call is over
         jobs.append(Job(jid, loc((v.lat, v.lon)), vt.service_minutes * 60, windows,
                         frozenset({skill}) if skill else frozenset(),
                         PRIORITY.get(v.priority, PRIORITY["normal"]), (), call_s))

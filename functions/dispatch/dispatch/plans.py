@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from homevisits.booking_state import BookingStatus as S
 from homevisits.clock import utc_iso
+from homevisits.regions import region_day_key
 
 from dispatch.builder import BuiltProblem
 from dispatch.kpis import DEFAULT_LATE_RISK_MINUTES, compute_kpis
@@ -36,7 +38,7 @@ class Plan:
 
     @property
     def region_day(self) -> str:
-        return f"{self.region}#{self.date}"
+        return region_day_key(self.region, self.date)
 
     def assignments(self) -> dict:
         """booking id -> (clinician id, eta) for every routed stop."""
@@ -130,7 +132,7 @@ def plan_from_solution(built: BuiltProblem, solution, *, region: str, date: str,
                            "window_end": _local_hhmm(visit.ends_at, tz), "status": visit.status})
     for bid, reason in sorted(built.excluded.items()):
         visit = built.visits[bid]
-        if visit.status == "completed" and reason == "completed":
+        if visit.status == S.COMPLETED and reason == "completed":
             continue
         unassigned.append({"booking_id": bid, "reason": reason, "visit_type": visit.visit_type,
                            "window_start": _local_hhmm(visit.starts_at, tz),
@@ -208,7 +210,7 @@ def clinician_route(caller, region: str, day, now: datetime, *, repo) -> dict:
     stops = []
     for s in route["stops"]:
         b = bookings.get(s["booking_id"])
-        if b is None or b.region != region or b.status in ("cancelled", "expired", "held"):
+        if b is None or b.region != region or b.status in (S.CANCELLED, S.EXPIRED, S.HELD):
             continue  # cancelled since the plan was made: nothing of that patient is shown
         patient = b.patient or {}
         child = b.for_child or None

@@ -2,22 +2,23 @@
 
 Request paths use GetItem/Query on designed keys only: bookings of a region-day through the
 `by-region-day` index, the capacity ledger and the plan by `region_day`, events and audit entries
-by their OpsTable keys."""
+by their OpsTable keys. Bookings are read through the booking store and written only through
+`homevisits.lifecycle` (visit events, the plan's clinician and ETA)."""
 from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timezone
 
-from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
-
-from homevisits.aws import pynamodb_settings
+from homevisits import lifecycle
+from homevisits.booking_state import PLANNED, BookingStatus
 from homevisits.clock import parse_utc, utc_iso
-from homevisits.persistence.booking import BookingModel, CapacityModel, ClinicalNoteModel
-from homevisits.persistence.dispatch import AccessAuditModel, PlanModel, VisitEventModel
+from homevisits.persistence import bookings as store
+from homevisits.persistence.booking import BookingModel
+from homevisits.persistence.dispatch import (AccessAuditModel, PlanModel, VisitEventModel, forget_announcement,
+                                             get_event_item, get_plan_item, save_plan_item)
+from homevisits.regions import region_day_key
 
-from dispatch.builder import PLANNED, RegionDayInputs, VisitInput, shift_from_ledger
+from dispatch.builder import RegionDayInputs, VisitInput, shift_from_ledger
 from dispatch.plans import Plan, dispatch_address
 
 logger = logging.getLogger(__name__)
@@ -27,23 +28,8 @@ class StalePlan(Exception):
     """The plan was not stored: a newer one (by its inputs) or a concurrent write got there first."""
 
 
-def _region_day(region: str, day: date | str) -> str:
-    return f"{region}#{day if isinstance(day, str) else day.isoformat()}"
-
-
 # ---------------------------------------------------------------- inputs
-def bookings_of_region_day(region_day: str) -> list[tuple[BookingModel, dict]]:
-    """Every booking of a region-day (any status) with its raw item (for optional attributes such
-    as `priority` that the shared model does not declare)."""
-    conn = BookingModel._get_connection()
-    out, start = [], None
-    while True:
-        page = conn.query(region_day, index_name="by-region-day", exclusive_start_key=start)
-        for raw in page.get("Items", []):
-            out.append((BookingModel.from_raw_data(raw), raw))
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return out
+bookings_of_region_day = store.bookings_of_region_day
 
 
 def visit_input(b: BookingModel, raw: dict | None = None) -> VisitInput:
@@ -60,18 +46,16 @@ def visit_input(b: BookingModel, raw: dict | None = None) -> VisitInput:
 
 def load_inputs(region, day: date) -> RegionDayInputs:
     """Bookings and shifts of a region-day, as the builder takes them."""
-    rd = _region_day(region.id, day)
+    rd = region_day_key(region.id, day)
     visits, other_newest = [], ""
     for b, raw in bookings_of_region_day(rd):
         if b.status in PLANNED:
             visits.append(visit_input(b, raw))
         else:
             other_newest = max(other_newest, b.updated_at or "")
-    try:
-        ledger = CapacityModel.get(rd)
-        shifts_raw, ledger_version = dict(ledger.shifts or {}), int(ledger.version or 0)
-    except DoesNotExist:
-        shifts_raw, ledger_version = {}, 0
+    ledger = store.get_ledger(rd, consistent=False)
+    shifts_raw = dict(ledger.shifts or {}) if ledger else {}
+    ledger_version = int(ledger.version or 0) if ledger else 0
     shifts = []
     for clinician_id, raw in sorted(shifts_raw.items()):
         try:
@@ -91,10 +75,8 @@ def _plan_from_item(item: PlanModel) -> Plan:
 
 
 def get_plan(region: str, day: date | str) -> Plan | None:
-    try:
-        return _plan_from_item(PlanModel.get(_region_day(region, day), consistent_read=True))
-    except DoesNotExist:
-        return None
+    item = get_plan_item(region_day_key(region, day))
+    return _plan_from_item(item) if item is not None else None
 
 
 def save_plan(plan: Plan, expected_version: int | None) -> Plan:
@@ -104,16 +86,8 @@ def save_plan(plan: Plan, expected_version: int | None) -> Plan:
                      input_hash=plan.input_hash, routes=plan.routes, unassigned=plan.unassigned, kpis=plan.kpis,
                      computed_at=plan.computed_at, trigger=plan.trigger, solver=plan.solver,
                      announce=plan.announce)
-    condition = None
-    if expected_version is not None:
-        item.version = expected_version  # PynamoDB then conditions the write on it and stores +1
-        condition = PlanModel.input_version <= plan.input_version
-    try:
-        item.save(condition=condition)
-    except PutError as err:
-        if _conditional_failure(err):
-            raise StalePlan(f"plan of {plan.region_day} not stored: a newer or concurrent plan exists") from None
-        raise
+    if not save_plan_item(item, expected_version):
+        raise StalePlan(f"plan of {plan.region_day} not stored: a newer or concurrent plan exists")
     plan.version = item.version
     return plan
 
@@ -121,20 +95,10 @@ def save_plan(plan: Plan, expected_version: int | None) -> Plan:
 def mark_announced(plan: Plan) -> bool:
     """Forget the plan's pending PlanChanged (it reached the bus). False when the stored plan is no
     longer this version (a newer plan carries its own announcement)."""
-    try:  # the table connection: Model.update would bump the version (the plan itself is unchanged)
-        PlanModel._get_connection().update_item(plan.region_day, actions=[PlanModel.announce.remove()],
-                                                condition=PlanModel.version == plan.version)
-    except UpdateError as err:
-        if _conditional_failure(err):
-            return False
-        raise
+    if not forget_announcement(plan.region_day, plan.version):
+        return False
     plan.announce = None
     return True
-
-
-def _conditional_failure(err) -> bool:
-    cause = getattr(err, "cause_response_code", None) or ""
-    return "ConditionalCheckFailed" in cause or "TransactionCanceled" in cause
 
 
 def write_etas(plan: Plan, visits: dict) -> int:
@@ -142,41 +106,30 @@ def write_etas(plan: Plan, visits: dict) -> int:
     them); clears them for a visit that lost its place. Only bookings still planned are touched, and
     only when something changed. Returns how many bookings were updated."""
     assigned = plan.assignments()
-    n = 0
+    wanted = {}
     for bid, v in visits.items():
-        if v.status not in ("confirmed", "en_route"):
+        if v.status not in (BookingStatus.CONFIRMED, BookingStatus.EN_ROUTE):
             continue
         clinician, eta = assigned.get(bid, (None, None))
         if (clinician, eta) == (v.clinician_id, v.eta):
             continue
-        if v.status == "en_route" and clinician is None:
+        if v.status == BookingStatus.EN_ROUTE and clinician is None:
             continue  # under way: keep who is driving there
-        b = BookingModel(booking_id=bid)
-        b.version = v.version or 1
-        actions = [BookingModel.eta.set(eta) if eta else BookingModel.eta.remove(),
-                   BookingModel.clinician_id.set(clinician) if clinician else BookingModel.clinician_id.remove()]
-        try:
-            b.update(actions=actions, condition=BookingModel.status.is_in("confirmed", "en_route"),
-                     add_version_condition=False)
-            n += 1
-        except UpdateError as err:
-            if not _conditional_failure(err):
-                raise
+        wanted[bid] = (clinician, eta)
+    n = 0
+    for bid, b in store.get_bookings(wanted, consistent=True).items():
+        clinician, eta = wanted[bid]
+        if (b.clinician_id, b.eta) != (clinician, eta) and lifecycle.try_assign(b, clinician, eta):
+            n += 1  # a booking that changed meanwhile is left for the plan its change triggers
     return n
 
 
 # ---------------------------------------------------------------- bookings and visit events
-def get_booking(booking_id: str) -> BookingModel | None:
-    try:
-        return BookingModel.get(booking_id, consistent_read=True)
-    except DoesNotExist:
-        return None
+get_booking = store.get_booking
 
 
 def get_bookings(booking_ids: list[str]) -> dict:
-    if not booking_ids:
-        return {}
-    return {b.booking_id: b for b in BookingModel.batch_get(list(dict.fromkeys(booking_ids)))}
+    return store.get_bookings(booking_ids)
 
 
 def event_key(booking_id: str, event_type: str) -> tuple[str, str]:
@@ -184,10 +137,13 @@ def event_key(booking_id: str, event_type: str) -> tuple[str, str]:
 
 
 def get_event(booking_id: str, event_type: str) -> VisitEventModel | None:
-    try:
-        return VisitEventModel.get(*event_key(booking_id, event_type), consistent_read=True)
-    except DoesNotExist:
-        return None
+    return get_event_item(*event_key(booking_id, event_type))
+
+
+def event_record(booking_id: str, event_type: str, **fields) -> VisitEventModel:
+    """A visit event's record, not yet stored (`apply_transition` writes it with the move)."""
+    return VisitEventModel(*event_key(booking_id, event_type), booking_id=booking_id, type=event_type,
+                           published=False, **fields)
 
 
 class TransitionConflict(Exception):
@@ -196,20 +152,12 @@ class TransitionConflict(Exception):
 
 def apply_transition(booking: BookingModel, from_status: str, to_status: str, record: VisitEventModel,
                      now: datetime) -> None:
-    """One transaction: the booking moves from `from_status` to `to_status` (conditioned on both the
-    status and the version read) and the event record is created (conditioned on not existing)."""
-    conn = Connection(region=BookingModel.Meta.region, **pynamodb_settings())
-    try:
-        with TransactWrite(connection=conn) as tx:
-            actions = [BookingModel.status.set(to_status), BookingModel.updated_at.set(utc_iso(now))]
-            if record.clinician_id:
-                actions.append(BookingModel.clinician_id.set(record.clinician_id))
-            tx.update(booking, actions=actions, condition=BookingModel.status == from_status)
-            tx.save(record, condition=VisitEventModel.pk.does_not_exist())
-    except TransactWriteError as err:
-        if _conditional_failure(err):
-            raise TransitionConflict(booking.booking_id) from None
-        raise
+    """The booking moves from `from_status` to `to_status` through its owner (homevisits.lifecycle:
+    conditioned on the status and the version read) with the event record created in the same
+    transaction (conditioned on not existing). TransitionConflict when either changed meanwhile."""
+    if booking.status != from_status or not lifecycle.try_visit_move(
+            booking, to_status, now=now, clinician_id=record.clinician_id, record=record):
+        raise TransitionConflict(booking.booking_id)
 
 
 def mark_published(record: VisitEventModel) -> None:
@@ -217,17 +165,7 @@ def mark_published(record: VisitEventModel) -> None:
 
 
 # ---------------------------------------------------------------- clinical notes and audit
-def clinical_notes(booking_ids: list[str], now: datetime) -> dict:
-    """booking id -> symptoms, leaving out notes past their expiry (TTL deletion lags)."""
-    out = {}
-    if not booking_ids:
-        return out
-    for note in ClinicalNoteModel.batch_get(list(dict.fromkeys(booking_ids))):
-        exp = note.expires_at
-        if exp is not None and exp.astimezone(timezone.utc) <= now:
-            continue
-        out[note.booking_id] = note.symptoms
-    return out
+clinical_notes = store.clinical_notes
 
 
 def audit_read(patient_sub: str, reader_sub: str, reader_role: str, booking_id: str, what: str,

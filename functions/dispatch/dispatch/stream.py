@@ -19,14 +19,14 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from homevisits import messaging
+from homevisits.booking_state import PLANNED
 from homevisits.clock import default_clock
 from homevisits.observability import get_logger
-from homevisits.regions import load_config
+from homevisits.regions import load_config, region_day_key
 from homevisits.settings import table_name
 
 logger = get_logger("replan-forwarder")
 
-PLANNED = {"confirmed", "en_route", "arrived", "completed"}
 # Fields of a booking the optimizer looks at; anything else (eta, clinician_id written by dispatch,
 # payment state, timestamps) changes no plan.
 RELEVANT = ("status", "region_day", "starts_at", "ends_at", "visit_type", "address", "priority")
@@ -89,7 +89,7 @@ def scheduled_region_days(now) -> list[str]:
         if not region.bookable:
             continue
         today = region.local_date(now)
-        out += [f"{region.id}#{today.isoformat()}", f"{region.id}#{(today + timedelta(days=1)).isoformat()}"]
+        out += [region_day_key(region.id, today), region_day_key(region.id, today + timedelta(days=1))]
     return out
 
 

@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from homevisits.auth import Caller
+from homevisits.booking_state import BookingStatus as S
 from homevisits.clock import utc_iso
 from homevisits.errors import Forbidden, InvalidRequest, InvalidTransition, NotFound
 
-EVENTS: dict[str, tuple[str, frozenset[str]]] = {
-    "on_the_way": ("en_route", frozenset({"confirmed"})),
-    "arrived": ("arrived", frozenset({"confirmed", "en_route"})),
-    "completed": ("completed", frozenset({"arrived"})),
-    "no_show": ("no_show", frozenset({"en_route", "arrived"})),
+# Each event's target and the statuses it may come from (a subset of homevisits.booking_state.MOVES).
+EVENTS: dict[str, tuple[S, frozenset[S]]] = {
+    "on_the_way": (S.EN_ROUTE, frozenset({S.CONFIRMED})),
+    "arrived": (S.ARRIVED, frozenset({S.CONFIRMED, S.EN_ROUTE})),
+    "completed": (S.COMPLETED, frozenset({S.ARRIVED})),
+    "no_show": (S.NO_SHOW, frozenset({S.EN_ROUTE, S.ARRIVED})),
 }
 
 
@@ -70,9 +72,7 @@ def record_visit_event(booking_id: str, event_type: str, caller: Caller, now: da
     """Apply one visit event; returns {"booking_id", "status", "event_id", "repeat"}.
 
     `repo`: the dispatch repository (get_booking, get_plan, get_event, apply_transition,
-    mark_published); `publish(detail)`: puts the VisitEvent on the bus."""
-    from homevisits.persistence.dispatch import VisitEventModel
-
+    mark_published, event_record); `publish(detail)`: puts the VisitEvent on the bus."""
     if event_type not in EVENTS:
         raise InvalidRequest(f"type must be one of {sorted(EVENTS)}", code="invalid_event_type")
     booking = repo.get_booking(booking_id)
@@ -107,10 +107,9 @@ def record_visit_event(booking_id: str, event_type: str, caller: Caller, now: da
                 repo.mark_published(record)
             return {"booking_id": booking_id, "status": booking.status, "event_id": record.event_id, "repeat": True}
         clinician = (caller.sub if caller.role == "clinician" else None) or booking.clinician_id or planned
-        record = VisitEventModel(f"VISIT#{booking_id}", f"EVENT#{event_type}", event_id=event_id(booking_id, event_type),
-                                 booking_id=booking_id, type=event_type, at=utc_iso(now), clinician_id=clinician,
-                                 actor_sub=caller.sub, published=False,
-                                 eta=live_eta(booking, now, repo) if event_type == "on_the_way" else booking.eta)
+        record = repo.event_record(booking_id, event_type, event_id=event_id(booking_id, event_type),
+                                   at=utc_iso(now), clinician_id=clinician, actor_sub=caller.sub,
+                                   eta=live_eta(booking, now, repo) if event_type == "on_the_way" else booking.eta)
         try:
             # Conditioned on the status and version read and on the event record not existing yet.
             repo.apply_transition(booking, tr.from_status, tr.to_status, record, now)

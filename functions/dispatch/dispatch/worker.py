@@ -21,9 +21,10 @@ from aws_lambda_powertools.utilities.batch import (SqsFifoPartialProcessor, proc
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from homevisits import messaging
+from homevisits.booking_state import BookingStatus as S
 from homevisits.clock import default_clock
 from homevisits.observability import get_logger
-from homevisits.regions import load_config
+from homevisits.regions import load_config, parse_region_day, region_day_key
 
 from dispatch import repository
 from dispatch.builder import build_problem
@@ -95,7 +96,7 @@ def behind_the_clock(plan: Plan, now) -> bool:
     """Has the day overtaken the plan: a visit not yet under way whose ETA is already past? Then
     the same inputs still need a new plan (from now on), so a scheduled run re-plans it."""
     from homevisits.clock import parse_utc
-    return any(s.get("status") == "confirmed" and parse_utc(s["eta"]) < now
+    return any(s.get("status") == S.CONFIRMED and parse_utc(s["eta"]) < now
                for r in plan.routes for s in r.get("stops", []))
 
 
@@ -148,7 +149,7 @@ def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "re
                                           "served": plan.kpis.get("visits_served"),
                                           "unassigned": plan.kpis.get("visits_unassigned")})
         return ReplanResult(plan, stored=True, changed=changed)
-    raise repository.StalePlan(f"could not store a plan of {region_id}#{day} after {attempts} attempts")
+    raise repository.StalePlan(f"could not store a plan of {region_day_key(region_id, day)} after {attempts} attempts")
 
 
 def _announce(plan) -> None:
@@ -158,11 +159,6 @@ def _announce(plan) -> None:
                       {"region_day": plan.region_day, "version": plan.version,
                        "clinicians": list((plan.announce or {}).get("clinicians", []))})
     repository.mark_announced(plan)
-
-
-def parse_region_day(region_day: str) -> tuple[str, date]:
-    region, _, day = region_day.partition("#")
-    return region, date.fromisoformat(day)
 
 
 processor = SqsFifoPartialProcessor()

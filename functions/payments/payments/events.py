@@ -2,7 +2,8 @@
 BookingCancelled (free → release, late → fee), BookingExpired (release).
 
 Delivered at least once and in any order: each event id is handled once (PaymentsTable
-`BUS_EVENT#{id}`), and every handler compares states and uses keys derived from the booking, so
+`BUS_EVENT#{id}`), and every handler compares states (money follows the booking's own state and
+the tariff, never an event's figures: an event for a booking in another state changes nothing) and uses keys derived from the booking, so
 the same visit completed three times (three event ids) still captures once. A failing record is
 reported back (partial batch failure) and retried; the rest of the batch is not."""
 from __future__ import annotations
@@ -32,11 +33,12 @@ def handle_event(event: dict, service) -> str:
         if kind == "completed":
             return service.capture_fee(booking_id)
         if kind == "no_show":
-            return service.charge_cancellation_fee(booking_id, "no_show", detail.get("fee_amount"))
+            return service.charge_cancellation_fee(booking_id, "no_show")
         return "ignored"
     if detail_type == "BookingCancelled":
+        # The event says which booking to look at; the booking's own state says what is owed.
         if detail.get("fee_decision") == "late":
-            return service.charge_cancellation_fee(booking_id, "late", detail.get("fee_amount"))
+            return service.charge_cancellation_fee(booking_id, "late")
         return service.release_hold(booking_id, "cancelled")
     if detail_type == "BookingExpired":
         return service.release_hold(booking_id, "expired")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Callable
 
+from homevisits.booking_state import IN_PROGRESS, OPEN, BookingStatus as S
 from homevisits.clock import Clock, parse_utc, utc_iso
 from homevisits.errors import (BookingNotPayable, InvalidRequest, InvalidTransition, NotFound,
                                PaymentDeclined, PaymentProviderUnavailable, PaymentRejected,
@@ -36,21 +37,12 @@ ON_SESSION_VALIDITY = timedelta(days=7)
 OFF_SESSION_VALIDITY = timedelta(days=4, hours=18)
 # A hold must outlive the visit by this much (the capture follows the completion event).
 CAPTURE_MARGIN = timedelta(hours=12)
-ACTIVE_BOOKING = ("confirmed", "en_route", "arrived")
 
 
 def _patient_key(booking) -> str | None:
     """The treated patient's ledger key (the child's when a guardian booked)."""
-    from homevisits.errors import InvalidPersonalNumber
-    from homevisits.identity import patient_key
-    person = booking.for_child or booking.patient or {}
-    number = person.get("personal_number")
-    if not number:
-        return None
-    try:
-        return patient_key(number)
-    except InvalidPersonalNumber:
-        return None
+    from homevisits.identity import person_key
+    return person_key(booking.for_child or booking.patient)
 
 
 def _default_publish(source: str, detail_type: str, detail: dict) -> None:
@@ -91,6 +83,29 @@ class PaymentService:
     def _set_gsi(payment, partition: str | None, sort: str | None = None) -> None:
         payment.gsi1pk = partition
         payment.gsi1sk = f"{sort}#{payment.booking_id}" if partition else None
+
+    def _owed(self, booking, kind: str) -> bool:
+        """Does the booking's own state call for this money move? `kind`: visit (the visit fee),
+        late, no_show (their fees), release (give the hold back). Events only say *when* to look."""
+        if booking is None:
+            return kind == "release"
+        decision = (booking.cancellation or {}).get("fee_decision")
+        if kind == "visit":
+            return booking.status == S.COMPLETED
+        if kind == "no_show":
+            return booking.status == S.NO_SHOW
+        if kind == "late":
+            return booking.status == S.CANCELLED and decision == "late"
+        if kind == "release":
+            return booking.status not in OPEN and not (booking.status == S.CANCELLED and decision == "late")
+        return False
+
+    def _not_owed(self, booking_id: str, kind: str, booking) -> str:
+        """A money event the booking's state does not call for: nothing changes; logged (ids only)."""
+        logger.warning("payment event ignored: the booking's state does not call for it",
+                       extra={"booking_id": booking_id, "kind": kind,
+                              "booking_status": str(booking.status) if booking is not None else None})
+        return "ignored_wrong_state"
 
     def _hold_expired(self, booking) -> bool:
         return bool(booking.hold_expires_at) and parse_utc(booking.hold_expires_at) <= self._now()
@@ -138,14 +153,14 @@ class PaymentService:
             raise NotFound("no such booking")
         payment = self.repo.get_payment(booking_id)
         if payment is not None and payment.status in (AUTHORIZED, CAPTURED) and \
-                booking.status in ACTIVE_BOOKING + ("completed",):
+                booking.status in IN_PROGRESS | {S.COMPLETED}:
             return {"status": "authorized"}  # a repeated request: answered, never held twice
         if payment is not None and payment.status == FAILED:
             raise BookingNotPayable("the card was declined for this booking; please book again",
                                     code="payment_failed")
-        if booking.status == "confirmed" and int(booking.fee_amount or 0) == 0:
+        if booking.status == S.CONFIRMED and int(booking.fee_amount or 0) == 0:
             return {"status": "authorized"}  # nothing to pay: booking confirmed it when it was made
-        if booking.status != "held":
+        if booking.status != S.HELD:
             raise BookingNotPayable(f"the booking is {booking.status} and can no longer be paid")
         if payment is not None and payment.status == RELEASED:
             raise BookingNotPayable("the booking can no longer be paid")
@@ -205,8 +220,8 @@ class PaymentService:
         try:
             self.repo.authorize_and_confirm(payment, booking, now)
         except NoLongerFits:
-            self.repo.release_booking(booking.booking_id, "expired", reason="hold_expired", now=now,
-                                      expect=("held",))
+            self.repo.release_booking(booking.booking_id, S.EXPIRED, reason="hold_expired", now=now,
+                                      expect=(S.HELD,))
             raise BookingNotPayable("the reservation has expired; please book again",
                                     code="hold_expired") from None
         except StaleWrite:
@@ -289,8 +304,8 @@ class PaymentService:
     def _declined(self, booking, payment, payment_intent_id: str | None) -> None:
         """A declined card: the booking is cancelled and its capacity comes back; nothing is held."""
         now = self._now()
-        self.repo.release_booking(booking.booking_id, "cancelled", reason="payment_declined", now=now,
-                                  expect=("held",))
+        self.repo.release_booking(booking.booking_id, S.CANCELLED, reason="payment_declined", now=now,
+                                  expect=(S.HELD,))
         payment.status = FAILED
         payment.payment_intent_id = payment_intent_id or payment.payment_intent_id
         payment.last_error = "card_declined"
@@ -313,7 +328,7 @@ class PaymentService:
                 return False
             if payment.payment_intent_id not in (None, intent.id):
                 return False  # an older attempt's intent: the record follows a newer one
-            if payment.status not in OPEN_STATES or booking is None or booking.status != "held":
+            if payment.status not in OPEN_STATES or booking is None or booking.status != S.HELD:
                 # Booking gone (expired, cancelled) or payment closed: never keep money held for it.
                 self._release_intent(booking_id, intent.id)
                 if payment.status in OPEN_STATES:
@@ -341,8 +356,8 @@ class PaymentService:
                 continue
             except NoLongerFits:
                 # The reservation lapsed and its place was taken: give the money and the booking up.
-                self.repo.release_booking(booking_id, "expired", reason="hold_expired", now=self._now(),
-                                          expect=("held",))
+                self.repo.release_booking(booking_id, S.EXPIRED, reason="hold_expired", now=self._now(),
+                                          expect=(S.HELD,))
                 payment = self.repo.get_payment(booking_id)
                 booking = self.repo.get_booking(booking_id)
                 continue
@@ -352,11 +367,14 @@ class PaymentService:
 
     # ------------------------------------------------------------------ capture (visit completed)
     def capture_fee(self, booking_id: str) -> str:
-        """Capture the held fee exactly once after the visit is completed; answers what happened."""
+        """Capture the held fee exactly once after the visit is completed (the booking says so, not
+        the event that asks); answers what happened."""
+        booking = self.repo.get_booking(booking_id)
+        if not self._owed(booking, "visit"):
+            return self._not_owed(booking_id, "visit", booking)
         payment = self.repo.get_payment(booking_id)
         if payment is None:
-            booking = self.repo.get_booking(booking_id)
-            if booking is not None and int(booking.fee_amount or 0) == 0:
+            if int(booking.fee_amount or 0) == 0:
                 return "nothing_to_capture"
             self._finding(booking_id, "completed_without_payment")
             return "no_payment"
@@ -457,7 +475,11 @@ class PaymentService:
 
     # ------------------------------------------------------------------ release (free cancel / expiry)
     def release_hold(self, booking_id: str, reason: str = "cancelled") -> str:
-        """Give the hold back (free cancellation, expired booking). Idempotent."""
+        """Give the hold back (free cancellation, expired booking: the booking's own state says so,
+        never only the event). Idempotent."""
+        booking = self.repo.get_booking(booking_id)
+        if not self._owed(booking, "release"):
+            return self._not_owed(booking_id, "release", booking)
         for _ in range(4):
             payment = self.repo.get_payment(booking_id)
             if payment is None:
@@ -486,15 +508,19 @@ class PaymentService:
         raise RequestInProgress("the payment is changing; retry")
 
     # ------------------------------------------------------------------ late cancellation / no-show
-    def charge_cancellation_fee(self, booking_id: str, kind: str, amount: int | None = None) -> str:
-        """Take the late-cancellation or no-show fee: from the hold first (capture ≤ held), the rest
-        off session on the saved card, else an invoice. A dispatcher's waiver wins."""
+    def charge_cancellation_fee(self, booking_id: str, kind: str) -> str:
+        """Take the late-cancellation or no-show fee the tariff sets, when the booking's own state
+        calls for it (cancelled late, or no_show): from the hold first (capture ≤ held), the rest off
+        session on the saved card, else an invoice. A dispatcher's waiver wins. Any other state
+        changes nothing ("ignored_wrong_state")."""
         booking = self.repo.get_booking(booking_id)
+        if not self._owed(booking, kind):
+            return self._not_owed(booking_id, kind, booking)
         payment = self.repo.get_payment(booking_id)
-        if booking is None or payment is None:
+        if payment is None:
             self._finding(booking_id, f"{kind}_fee_without_payment")
             return "no_payment"
-        fee = int(amount) if amount is not None else cancellation_fee(self.config.region(booking.region), kind)
+        fee = cancellation_fee(self.config.region(booking.region), kind)
         if fee <= 0 and not payment.cancellation_fee:
             return self.release_hold(booking_id, f"{kind}_without_fee")
         cf = dict(payment.cancellation_fee or {})
@@ -567,8 +593,7 @@ class PaymentService:
         caller.require_dispatcher_of(booking.region)
         if reason not in WAIVER_REASONS:
             raise InvalidRequest(f"reason must be one of {sorted(WAIVER_REASONS)}", code="invalid_waiver_reason")
-        decision = (booking.cancellation or {}).get("fee_decision")
-        if booking.status not in ("cancelled", "no_show") or (booking.status == "cancelled" and decision != "late"):
+        if not (self._owed(booking, "late") or self._owed(booking, "no_show")):
             raise InvalidTransition("only a late cancellation or a no-show has a fee to waive",
                                     code="no_fee_to_waive")
         for _ in range(4):
@@ -672,8 +697,7 @@ class PaymentService:
         if reason == "visit":
             return self.capture_fee(payment.booking_id)
         if reason in ("late", "no_show"):
-            return self.charge_cancellation_fee(payment.booking_id, reason,
-                                                (payment.cancellation_fee or {}).get("amount"))
+            return self.charge_cancellation_fee(payment.booking_id, reason)
         return "unchanged"
 
     # ------------------------------------------------------------------ reconciliation
@@ -682,7 +706,7 @@ class PaymentService:
         and replace it when it would lapse before the visit is captured — a new off-session hold under
         `hold:{booking}:renew:{n}` first, then the old one is cancelled (never a moment unheld)."""
         booking = self.repo.get_booking(payment.booking_id)
-        if booking is None or booking.status not in ACTIVE_BOOKING:
+        if booking is None or booking.status not in IN_PROGRESS:
             return self.settle_missed_event(booking, payment)
         if payment.status != AUTHORIZED or not payment.payment_intent_id:
             return "not_held"
@@ -737,14 +761,13 @@ class PaymentService:
             self._finding(payment.booking_id, "hold_without_booking", {"payment_intent": payment.payment_intent_id})
             return "reported"
         decision = (booking.cancellation or {}).get("fee_decision")
-        if booking.status == "completed":
+        if booking.status == S.COMPLETED:
             outcome = self.capture_fee(booking.booking_id)
-        elif booking.status == "no_show":
+        elif booking.status == S.NO_SHOW:
             outcome = self.charge_cancellation_fee(booking.booking_id, "no_show")
-        elif booking.status == "cancelled" and decision == "late":
-            outcome = self.charge_cancellation_fee(booking.booking_id, "late",
-                                                   (booking.cancellation or {}).get("fee_amount"))
-        elif booking.status in ("cancelled", "expired"):
+        elif booking.status == S.CANCELLED and decision == "late":
+            outcome = self.charge_cancellation_fee(booking.booking_id, "late")
+        elif booking.status in (S.CANCELLED, S.EXPIRED):
             outcome = self.release_hold(booking.booking_id, booking.status)
         else:
             return "not_active"
@@ -763,15 +786,15 @@ class PaymentService:
                 return "authorized"
             except BookingNotPayable:
                 return "released"
-        if booking is None or booking.status != "held" or self._hold_expired(booking):
+        if booking is None or booking.status != S.HELD or self._hold_expired(booking):
             if intent.status in ("requires_action", "requires_confirmation", "requires_payment_method"):
                 self._release_intent(payment.booking_id, intent.id)
             payment.status = RELEASED
             self._set_gsi(payment, None)
             self._save(payment)
-            if booking is not None and booking.status == "held":
-                self.repo.release_booking(payment.booking_id, "expired", reason="payment_not_completed",
-                                          now=self._now(), expect=("held",))
+            if booking is not None and booking.status == S.HELD:
+                self.repo.release_booking(payment.booking_id, S.EXPIRED, reason="payment_not_completed",
+                                          now=self._now(), expect=(S.HELD,))
             return "expired"
         return "waiting"
 
@@ -797,7 +820,7 @@ class PaymentService:
             self._finding(payment.booking_id, "hold_attempt_unresolved", {"attempt": int(payment.attempt)})
             return "reported"
         if intent is not None and intent.status in ("requires_capture", "requires_action", "requires_confirmation"):
-            if booking is not None and booking.status == "held" and payment.status == PENDING:
+            if booking is not None and booking.status == S.HELD and payment.status == PENDING:
                 return self._after_hold(booking, payment, intent)["status"]
             self._release_intent(payment.booking_id, intent.id)
         if payment.status == PENDING:

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
+from homevisits.booking_state import OPEN, BookingStatus
 from homevisits.travel import duration_s
 
 Point = tuple[float, float]  # (lat, lon)
@@ -461,7 +462,6 @@ def violations(day: Day, plan: Plan) -> list[str]:
 
 # ---- the ledger's plain data <-> the check's values
 
-ACCEPTED = ("held", "confirmed", "en_route", "arrived")
 DEFAULT_BREAK = {"earliest": "11:00", "latest": "13:30", "minutes": 30}
 
 
@@ -498,9 +498,9 @@ def visit_from_ledger(booking_id: str, raw: dict) -> Visit:
 
 def holds_capacity(raw: dict, now_iso: str) -> bool:
     """Does a ledger visit still hold capacity at `now_iso` (UTC ISO)? Expired holds do not."""
-    if raw.get("status") not in ACCEPTED:
+    if raw.get("status") not in OPEN:
         return False
-    if raw.get("status") == "held" and raw.get("hold_expires_at") and raw["hold_expires_at"] <= now_iso:
+    if raw.get("status") == BookingStatus.HELD and raw.get("hold_expires_at") and raw["hold_expires_at"] <= now_iso:
         return False
     return True
 

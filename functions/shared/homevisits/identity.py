@@ -119,6 +119,22 @@ def patient_key(personal_number: str | PersonalNumber) -> str:
     return hmac.new(_pepper(), f"{pn.country}:{pn.digits}".encode(), hashlib.sha256).hexdigest()
 
 
+def person_key(person: dict | None) -> str | None:
+    """The fee ledger's key of a person as a booking stores them ({"personal_number", "key"?}): the
+    key written at booking time, else computed; a stored number that no longer parses is still
+    keyed (erasure and bookkeeping never fail on old data). None when there is no number."""
+    person = person or {}
+    if person.get("key") or person.get("patient_key"):
+        return person.get("key") or person.get("patient_key")
+    number = person.get("personal_number")
+    if not number:
+        return None
+    try:
+        return patient_key(number)
+    except InvalidPersonalNumber:
+        return keyed_hash("unparsed:" + "".join(ch for ch in str(number) if ch.isalnum()))
+
+
 def keyed_hash(text: str) -> str:
     """HMAC-SHA256 hex of any text under the same pepper (e.g. stable, unguessable ids)."""
     return hmac.new(_pepper(), text.encode(), hashlib.sha256).hexdigest()

@@ -20,6 +20,19 @@ from homevisits.errors import InvalidRequest, NotServed
 POSTAL_DIGITS = {"SE": 5, "NO": 4}
 
 
+def region_day_key(region_id: str, day: date | str) -> str:
+    """The key of one region's local day, `stockholm#2026-12-01` (ledgers, plans, the booking index)."""
+    return f"{region_id}#{day if isinstance(day, str) else day.isoformat()}"
+
+
+def parse_region_day(key: str) -> tuple[str, date]:
+    """(region id, local date) of a `region_day_key`; ValueError when it is not one."""
+    region, sep, day = key.partition("#")
+    if not sep or not region:
+        raise ValueError(f"not a region-day key: {key!r}")
+    return region, date.fromisoformat(day)
+
+
 @dataclass(frozen=True)
 class Region:
     id: str

@@ -56,8 +56,11 @@ def test_book_hold_complete_three_times_captures_once(api, book, card, stripe_cl
     pi_id = payment_of(bid).payment_intent_id
     assert stripe_client.v1.payment_intents.retrieve(pi_id).status == "requires_capture"
     assert booking_of(bid).status == "confirmed"
+    dispatcher = api.token("dispatcher", "disp-payments", "stockholm")
+    for kind in ("arrived", "completed"):  # the visit happened (money follows the booking's state)
+        assert api.post(f"/visits/{bid}/events", dispatcher, json={"type": kind}).status_code == 200
 
-    for _ in range(3):  # at-least-once delivery: the same completion, three times
+    for _ in range(3):  # at-least-once delivery: the same completion, three more times
         publish(SOURCE_DISPATCH, "VisitEvent", {"booking_id": bid, "type": "completed",
                                                 "at": "2026-12-01T15:30:00Z", "clinician_id": "doc-1"})
     settle(api, lambda: payment_of(bid).status == "captured")
@@ -108,6 +111,13 @@ def test_a_late_cancellation_fee_above_the_hold_captures_it_and_charges_the_rest
     assert pay(api, bid, token, card(CARD_OK)).json() == {"status": "authorized"}
     pi_id = payment_of(bid).payment_intent_id
     # The booking side decided "late" (inside 24 h) and published it; delivered twice.
+    from homevisits import lifecycle
+    from homevisits.clock import default_clock
+    lifecycle.release_booking(bid, "cancelled", reason="patient_cancelled", now=default_clock().now(),
+                              expect=("confirmed",),
+                              extra={"cancellation": {"at": "2026-12-01T10:00:00.000Z", "reason": None,
+                                                      "fee_decision": "late", "fee_amount": 40000,
+                                                      "currency": "SEK"}})
     for _ in range(2):
         publish(SOURCE_BOOKING, "BookingCancelled", {"booking_id": bid, "region": "stockholm",
                                                      "fee_decision": "late", "fee_amount": 40000,

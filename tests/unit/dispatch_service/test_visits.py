@@ -78,6 +78,10 @@ class FakeRepo:
     def get_event(self, booking_id, event_type):
         return self.events.get(event_type)
 
+    def event_record(self, booking_id, event_type, **fields):
+        from types import SimpleNamespace
+        return SimpleNamespace(booking_id=booking_id, type=event_type, published=False, **fields)
+
     def apply_transition(self, booking, from_status, to_status, record, now):
         if self.conflicts:
             self.conflicts -= 1

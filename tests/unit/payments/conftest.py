@@ -34,8 +34,8 @@ def _reset_connections():
     # PynamoDB caches a client per model: drop it so each test talks to its own moto backend.
     for model in _models():
         model._connection = None
-    import homevisits.lifecycle  # its shared transaction connection too (tests of the stack may have built it)
-    homevisits.lifecycle._connection = None
+    import homevisits.persistence.base  # the shared transaction connection too (tests of the stack may have built it)
+    homevisits.persistence.base._connection = None
 
 
 @pytest.fixture(scope="module")

@@ -48,10 +48,11 @@ def wired(service, monkeypatch, stripe_fake):
     return service
 
 
-def test_a_completion_delivered_three_times_captures_once(wired, make_booking, stripe_fake):
+def test_a_completion_delivered_three_times_captures_once(wired, make_booking, stripe_fake, set_booking_status):
     from payments.events import lambda_handler
     bid = make_booking()
     wired.hold_fee("patient-1", bid, "pm_ok")
+    set_booking_status(bid, "completed")
     same = bus_event("VisitEvent", {"booking_id": bid, "type": "completed"})
     result = lambda_handler(sqs(same, same, bus_event("VisitEvent", {"booking_id": bid, "type": "completed"})),
                             _Context())
@@ -60,11 +61,13 @@ def test_a_completion_delivered_three_times_captures_once(wired, make_booking, s
     assert [op for op, _ in stripe_fake.calls].count("capture") == 1
 
 
-def test_a_failing_record_is_retried_alone(wired, make_booking, stripe_fake):
+def test_a_failing_record_is_retried_alone(wired, make_booking, stripe_fake, set_booking_status):
     from payments.events import lambda_handler
     ok, failing = make_booking(), make_booking()
     wired.hold_fee("patient-1", ok, "pm_ok")
     wired.hold_fee("patient-1", failing, "pm_ok")
+    set_booking_status(ok, "cancelled", cancellation={"fee_decision": "free"})
+    set_booking_status(failing, "completed")
     event = sqs(bus_event("BookingCancelled", {"booking_id": ok, "fee_decision": "free"}),
                 bus_event("VisitEvent", {"booking_id": failing, "type": "completed"}))
     stripe_fake.fail("capture", "before")
@@ -73,6 +76,29 @@ def test_a_failing_record_is_retried_alone(wired, make_booking, stripe_fake):
     assert payment(ok).status == "released"
     assert lambda_handler({"Records": event["Records"][1:]}, _Context()) == {"batchItemFailures": []}
     assert payment(failing).status == "captured"
+
+
+def test_an_events_figures_and_a_wrong_state_move_no_money(wired, make_booking, stripe_fake, set_booking_status):
+    """Money follows the booking's own state and the tariff: a no-show with fee_amount 99999 for a
+    completed, captured visit, a completion for a visit still confirmed and a free cancellation of a
+    booking that is not cancelled change nothing."""
+    from payments.events import handle_event
+    done, open_ = make_booking(), make_booking()
+    for bid in (done, open_):
+        wired.hold_fee("patient-1", bid, "pm_ok")
+    set_booking_status(done, "completed")
+    assert wired.capture_fee(done) == "captured"
+    calls, captured = len(stripe_fake.calls), payment(done)
+    assert handle_event(bus_event("VisitEvent", {"booking_id": done, "type": "no_show", "fee_amount": 99999}),
+                        wired) == "ignored_wrong_state"
+    assert handle_event(bus_event("BookingCancelled", {"booking_id": done, "fee_decision": "late",
+                                                       "fee_amount": 99999}), wired) == "ignored_wrong_state"
+    assert handle_event(bus_event("VisitEvent", {"booking_id": open_, "type": "completed"}),
+                        wired) == "ignored_wrong_state"
+    assert handle_event(bus_event("BookingCancelled", {"booking_id": open_, "fee_decision": "free"}),
+                        wired) == "ignored_wrong_state"
+    assert len(stripe_fake.calls) == calls
+    assert payment(done).version == captured.version and payment(open_).status == "authorized"
 
 
 def test_expiry_and_unrelated_events_are_handled_harmlessly(wired, make_booking):

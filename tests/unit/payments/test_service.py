@@ -210,9 +210,10 @@ def test_a_lost_hold_on_a_booking_still_held_is_finished_by_reconciliation(servi
 
 
 # ---------------------------------------------------------------- capture
-def test_a_completed_visit_is_captured_exactly_once(service, make_booking, stripe_fake):
+def test_a_completed_visit_is_captured_exactly_once(service, make_booking, stripe_fake, set_booking_status):
     bid = make_booking()
     service.hold_fee("patient-1", bid, PM_OK)
+    set_booking_status(bid, "completed")
     for _ in range(3):
         service.capture_fee(bid)
     assert [op for op, _ in stripe_fake.calls].count("capture") == 1
@@ -222,9 +223,10 @@ def test_a_completed_visit_is_captured_exactly_once(service, make_booking, strip
     assert fees_paid_since(p.patient_key, "2026-01-01") == 35000
 
 
-def test_a_failed_capture_is_retried_with_the_same_key(service, make_booking, stripe_fake, clock):
+def test_a_failed_capture_is_retried_with_the_same_key(service, make_booking, stripe_fake, clock, set_booking_status):
     bid = make_booking()
     service.hold_fee("patient-1", bid, PM_OK)
+    set_booking_status(bid, "completed")
     stripe_fake.fail("capture", "after")  # captured at Stripe, answer lost
     with pytest.raises(PaymentProviderUnavailable):
         service.capture_fee(bid)
@@ -236,27 +238,31 @@ def test_a_failed_capture_is_retried_with_the_same_key(service, make_booking, st
     assert len(stripe_fake.captures(bid)) == 1
 
 
-def test_the_fee_ledger_only_counts_doctor_visits_toward_the_cap(service, make_booking):
+def test_the_fee_ledger_only_counts_doctor_visits_toward_the_cap(service, make_booking, set_booking_status):
     doctor, nurse = make_booking(visit_type="doctor"), make_booking(visit_type="nurse")
     for bid in (doctor, nurse):
         service.hold_fee("patient-1", bid, PM_OK)
+        set_booking_status(bid, "completed")
         service.capture_fee(bid)
     assert fees_paid_since(payment(doctor).patient_key, "2026-01-01") == 35000
     assert fees_paid_since(payment(doctor).patient_key, "2027-01-01") == 0
 
 
 # ---------------------------------------------------------------- release and fees
-def test_a_free_cancellation_releases_the_hold(service, make_booking, stripe_fake):
+def test_a_free_cancellation_releases_the_hold(service, make_booking, stripe_fake, set_booking_status):
     bid = make_booking()
     service.hold_fee("patient-1", bid, PM_OK)
+    set_booking_status(bid, "cancelled", cancellation={"fee_decision": "free"})
     assert service.release_hold(bid) == "released"
     assert service.release_hold(bid) == "already_released"
     assert stripe_fake.held() == {} and payment(bid).status == "released"
 
 
-def test_a_late_cancellation_takes_the_hold_and_charges_the_rest_off_session(service, make_booking, stripe_fake):
+def test_a_late_cancellation_takes_the_hold_and_charges_the_rest_off_session(service, make_booking, stripe_fake,
+                                                                            set_booking_status):
     bid = make_booking()
     service.hold_fee("patient-1", bid, PM_OK)
+    set_booking_status(bid, "cancelled", cancellation={"fee_decision": "late", "fee_amount": 40000})
     assert service.charge_cancellation_fee(bid, "late") == "charged"
     assert service.charge_cancellation_fee(bid, "late") == "already_charged"
     p = payment(bid)
@@ -267,9 +273,11 @@ def test_a_late_cancellation_takes_the_hold_and_charges_the_rest_off_session(ser
     assert fees_paid_since(p.patient_key, "2026-01-01") == 0  # a cancellation fee is no visit fee
 
 
-def test_a_fee_rest_below_the_minimum_card_charge_is_waived_not_sent_to_stripe(service, make_booking, stripe_fake):
+def test_a_fee_rest_below_the_minimum_card_charge_is_waived_not_sent_to_stripe(service, make_booking, stripe_fake,
+                                                                               set_booking_status):
     bid = make_booking(fee=39800)  # the 400 SEK late fee leaves 2 SEK after the 398 SEK hold
     service.hold_fee("patient-1", bid, PM_OK)
+    set_booking_status(bid, "cancelled", cancellation={"fee_decision": "late", "fee_amount": 40000})
     assert service.charge_cancellation_fee(bid, "late") == "charged"
     p = payment(bid)
     assert p.amount_captured == 39800 and not p.extra_charges and not p.invoice_due
@@ -277,9 +285,10 @@ def test_a_fee_rest_below_the_minimum_card_charge_is_waived_not_sent_to_stripe(s
     assert not [c for c in stripe_fake.calls if c[0] == "charge_off_session"]
 
 
-def test_a_rest_that_cannot_be_charged_is_invoiced(service, make_booking):
+def test_a_rest_that_cannot_be_charged_is_invoiced(service, make_booking, set_booking_status):
     bid = make_booking()
     service.hold_fee("patient-1", bid, PM_OFF_SESSION_FAILS)
+    set_booking_status(bid, "no_show")
     assert service.charge_cancellation_fee(bid, "no_show") == "invoice_due"
     p = payment(bid)
     assert p.amount_captured == 35000 and p.invoice_due == 5000
@@ -322,7 +331,8 @@ def test_only_a_dispatcher_of_the_region_can_waive_and_only_for_a_valid_reason(s
 
 
 # ---------------------------------------------------------------- holds that would lapse
-def test_a_visit_far_ahead_gets_its_hold_renewed_before_it_lapses(service, make_booking, stripe_fake, clock):
+def test_a_visit_far_ahead_gets_its_hold_renewed_before_it_lapses(service, make_booking, stripe_fake, clock,
+                                                                   set_booking_status):
     bid = make_booking(days_ahead=12)
     service.hold_fee("patient-1", bid, PM_OK)
     first = payment(bid).payment_intent_id
@@ -337,6 +347,7 @@ def test_a_visit_far_ahead_gets_its_hold_renewed_before_it_lapses(service, make_
     assert list(stripe_fake.held()) == [p.payment_intent_id]
     assert ("hold", f"hold:{bid}:renew:1") in stripe_fake.calls
     clock.advance(days=6, hours=12)  # the visit day: the renewed hold is still good
+    set_booking_status(bid, "completed")
     service.capture_fee(bid)
     assert payment(bid).status == "captured" and len(stripe_fake.captures(bid)) == 1
 
@@ -359,9 +370,11 @@ def test_a_failed_renewal_keeps_the_old_hold_and_is_reported(service, make_booki
     assert [f.kind for f in ReconFindingModel.scan()] == ["hold_renewal_failed"]
 
 
-def test_a_lapsed_hold_is_charged_off_session_at_completion(service, make_booking, stripe_fake, clock):
+def test_a_lapsed_hold_is_charged_off_session_at_completion(service, make_booking, stripe_fake, clock,
+                                                            set_booking_status):
     bid = make_booking(days_ahead=1)
     service.hold_fee("patient-1", bid, PM_OK)
+    set_booking_status(bid, "completed")
     clock.advance(days=8)  # the completion event came very late: the authorization lapsed
     assert service.capture_fee(bid) == "captured"
     assert sum(pi.amount_received for pi in stripe_fake.captures(bid)) == 35000
@@ -399,19 +412,22 @@ def _retry(fn, attempts=6):
 @pytest.mark.parametrize("step", STEPS)
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_a_failure_at_any_step_never_leaves_money_or_bookings_inconsistent(service, make_booking, stripe_fake,
-                                                                         clock, step, when):
+                                                                         clock, step, when, set_booking_status):
     completed, cancelled, late = make_booking(), make_booking(), make_booking()
     stripe_fake.fail(step, when, times=2)
     for bid in (completed, cancelled, late):
         _retry(lambda: service.hold_fee("patient-1", bid, PM_OK))
     _invariants(stripe_fake, [completed, cancelled, late])
+    set_booking_status(completed, "completed")
+    set_booking_status(cancelled, "cancelled", cancellation={"fee_decision": "free"})
+    set_booking_status(late, "cancelled", cancellation={"fee_decision": "late", "fee_amount": 40000})
     _retry(lambda: service.capture_fee(completed))
     _retry(lambda: service.release_hold(cancelled))
     _retry(lambda: service.charge_cancellation_fee(late, "late"))
     clock.advance(minutes=10)
     service.reconcile()
-    for bid in (completed, cancelled, late):
-        assert booking(bid).status == "confirmed"
+    # Payments never moved the bookings: each is where the booking side left it.
+    assert [booking(b).status for b in (completed, cancelled, late)] == ["completed", "cancelled", "cancelled"]
     assert payment(completed).status == "captured" and len(stripe_fake.captures(completed)) == 1
     assert payment(cancelled).status == "released"
     assert payment(late).cancellation_fee["status"] == "charged"
@@ -420,9 +436,11 @@ def test_a_failure_at_any_step_never_leaves_money_or_bookings_inconsistent(servi
     assert len([pi for pi in stripe_fake.captures(completed)]) == 1
 
 
-def test_a_free_booking_confirmed_by_booking_needs_no_payment(service, make_booking, stripe_fake):
+def test_a_free_booking_confirmed_by_booking_needs_no_payment(service, make_booking, stripe_fake,
+                                                             set_booking_status):
     bid = make_booking(fee=0, status="confirmed")
     assert service.hold_fee("patient-1", bid, PM_OK) == {"status": "authorized"}
+    set_booking_status(bid, "completed")
     assert service.capture_fee(bid) == "nothing_to_capture"
     assert stripe_fake.calls == []
 

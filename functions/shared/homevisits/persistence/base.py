@@ -5,7 +5,9 @@ import json
 import os
 
 from pynamodb.attributes import Attribute
+from pynamodb.connection import Connection
 from pynamodb.constants import STRING
+from pynamodb.transactions import TransactWrite
 
 from homevisits.aws import pynamodb_settings
 from homevisits.settings import table_name
@@ -34,3 +36,29 @@ class JSONAttribute(Attribute):
 
     def deserialize(self, value):
         return json.loads(value)
+
+
+def condition_failed(err: Exception) -> bool:
+    """Did a write fail because its condition (or a transaction item's) did not hold, i.e. another
+    writer changed the item first? The one place that reads PynamoDB's and DynamoDB's error shapes."""
+    cause = getattr(err, "cause_response_code", None)
+    if cause is None:
+        cause = (getattr(getattr(err, "cause", None), "response", None) or {}).get("Error", {}).get("Code")
+    if cause in ("ConditionalCheckFailedException", "TransactionCanceledException"):
+        return True
+    reasons = getattr(err, "cancellation_reasons", None) or []
+    return any(r is not None and getattr(r, "code", None) == "ConditionalCheckFailed" for r in reasons)
+
+
+_connection: Connection | None = None
+
+
+def transaction() -> TransactWrite:
+    """A TransactWrite on one connection per process (a botocore client costs ~0.5 s to build and
+    is thread-safe once built, so it is built once, before threads share it)."""
+    global _connection
+    if _connection is None:
+        c = Connection(region=meta("BookingsTable").region, **pynamodb_settings())
+        c.client
+        _connection = c
+    return TransactWrite(connection=_connection)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.attributes import TTLAttribute
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.models import Model
 
-from homevisits.persistence.base import JSONAttribute, meta
+from homevisits.persistence.base import JSONAttribute, condition_failed, meta
 
 
 class PlanModel(Model):
@@ -86,3 +87,45 @@ class TravelCacheModel(Model):
     sk = UnicodeAttribute(range_key=True)
     seconds = NumberAttribute()
     expires_at = TTLAttribute(null=True)
+
+
+def get_plan_item(region_day: str) -> PlanModel | None:
+    try:
+        return PlanModel.get(region_day, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def save_plan_item(item: PlanModel, expected_version: int | None) -> bool:
+    """Store a plan if the stored one is still at `expected_version` (None: there is none yet) and
+    was computed from inputs no newer than this one's. False otherwise."""
+    condition = None
+    if expected_version is not None:
+        item.version = expected_version  # PynamoDB then conditions the write on it and stores +1
+        condition = PlanModel.input_version <= item.input_version
+    try:
+        item.save(condition=condition)
+    except PutError as err:
+        if condition_failed(err):
+            return False
+        raise
+    return True
+
+
+def forget_announcement(region_day: str, version: int) -> bool:
+    """Remove a plan's pending PlanChanged if the plan is still `version`; False otherwise."""
+    try:  # the table connection: Model.update would bump the version (the plan itself is unchanged)
+        PlanModel._get_connection().update_item(region_day, actions=[PlanModel.announce.remove()],
+                                                condition=PlanModel.version == version)
+    except UpdateError as err:
+        if condition_failed(err):
+            return False
+        raise
+    return True
+
+
+def get_event_item(pk: str, sk: str) -> VisitEventModel | None:
+    try:
+        return VisitEventModel.get(pk, sk, consistent_read=True)
+    except DoesNotExist:
+        return None

@@ -18,7 +18,7 @@ from pynamodb.attributes import TTLAttribute, UnicodeAttribute, VersionAttribute
 from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
-from homevisits.persistence.base import meta
+from homevisits.persistence.base import JSONAttribute, condition_failed, meta
 from homevisits.persistence.dispatch import AccessAuditModel as AuditModel  # noqa: F401  (one model, one place)
 
 # Outbox states: pending (written, not yet handed to the SMS provider) -> sent | sent_locally,
@@ -66,17 +66,39 @@ class OutboxMessageModel(Model):
             self.save(condition=OutboxMessageModel.pk.does_not_exist())
             return True
         except PutError as e:
-            if _condition_failed(e):
+            if condition_failed(e):
                 return False
             raise
-
-
-def _condition_failed(err: Exception) -> bool:
-    cause = getattr(err, "cause_response_code", None) or getattr(getattr(err, "cause", None), "response", {}) \
-        .get("Error", {}).get("Code")
-    return cause == "ConditionalCheckFailedException"
 
 
 def outbox_of(recipient_key: str) -> list[OutboxMessageModel]:
     """Every message of one recipient (one Query)."""
     return list(OutboxMessageModel.query(outbox_pk(recipient_key)))
+
+
+def erase_message(msg: OutboxMessageModel) -> None:
+    """Drop the phone number and the text of a sent message (erasure)."""
+    msg.update(actions=[OutboxMessageModel.phone.remove(), OutboxMessageModel.text.set("[erased]")])
+
+
+def access_log_of(patient_sub: str, limit: int) -> list[AuditModel]:
+    """Who read the patient's data, newest first (one Query)."""
+    return list(AuditModel.query(f"AUDIT#{patient_sub}", scan_index_forward=False, limit=limit))
+
+
+class ErasureReceiptModel(Model):
+    """An erasure receipt (OpsTable pk `ERASURE#{patient_sub}`, sk `{iso}#{receipt_id}`): what was
+    erased and what was kept, itself free of personal data."""
+
+    Meta = meta("OpsTable")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    receipt = JSONAttribute(default=dict)
+
+
+def save_erasure_receipt(patient_sub: str, at_iso: str, receipt_id: str, receipt: dict) -> None:
+    ErasureReceiptModel(pk=f"ERASURE#{patient_sub}", sk=f"{at_iso}#{receipt_id}", receipt=receipt).save()
+
+
+def erasure_receipts_of(patient_sub: str) -> list[dict]:
+    return [item.receipt for item in ErasureReceiptModel.query(f"ERASURE#{patient_sub}")]

@@ -14,12 +14,16 @@ gsi1 is sparse: only records that reconciliation must look at carry gsi1pk/gsi1s
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from pynamodb.attributes import (BooleanAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute,
                                  VersionAttribute)
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from homevisits.persistence.base import JSONAttribute, meta
+from homevisits.clock import utc_iso
+from homevisits.persistence.base import JSONAttribute, condition_failed, meta, transaction
 
 PAYMENT_SK = "PAYMENT"
 EVENT_SK = "EVENT"
@@ -32,6 +36,14 @@ OPEN_STATES = (PENDING, REQUIRES_ACTION)
 
 # gsi1 partitions (what reconciliation queries).
 HOLD_EXPIRY, ACTION_PENDING, CAPTURE_DUE, PENDING_PK = "HOLD_EXPIRY", "ACTION_PENDING", "CAPTURE_DUE", "PENDING"
+
+
+EVENT_TTL = timedelta(days=30)
+FINDING_TTL = timedelta(days=90)
+
+
+class StaleWrite(Exception):
+    """A conditional write lost: someone else changed the item first."""
 
 
 def booking_pk(booking_id: str) -> str:
@@ -151,3 +163,97 @@ def fees_paid_since(patient_key: str, since_iso: str) -> int:
         if entry.counts_toward_cap:
             total += int(entry.amount)
     return total
+
+
+class PaymentRecords:
+    """Payment records, the fee ledger, Stripe customers, processed events, reconciliation findings."""
+
+    # ---- reads
+    def get_payment(self, booking_id: str) -> PaymentModel | None:
+        try:
+            return PaymentModel.get(booking_pk(booking_id), PAYMENT_SK, consistent_read=True)
+        except DoesNotExist:
+            return None
+
+    def due(self, gsi1pk: str, upto: str, limit: int = 200) -> list[PaymentModel]:
+        """Payment records in a reconciliation partition of gsi1 with gsi1sk ≤ `upto` (a Query)."""
+        return list(PaymentModel.gsi1.query(gsi1pk, PaymentModel.gsi1sk <= upto, limit=limit))
+
+    # ---- customers
+    def customer_of(self, patient_sub: str) -> str | None:
+        try:
+            return StripeCustomerModel.get(f"CUSTOMER#{patient_sub}", "STRIPE").customer_id
+        except DoesNotExist:
+            return None
+
+    def remember_customer(self, patient_sub: str, customer_id: str, now: datetime) -> str:
+        """Store the patient's customer id once; a concurrent first payment keeps the winner's."""
+        item = StripeCustomerModel(f"CUSTOMER#{patient_sub}", "STRIPE", customer_id=customer_id,
+                                   created_at=utc_iso(now))
+        try:
+            item.save(condition=StripeCustomerModel.pk.does_not_exist())
+            return customer_id
+        except PutError as err:
+            if not condition_failed(err):
+                raise
+            return self.customer_of(patient_sub) or customer_id
+
+    # ---- payment records
+    def new_payment(self, booking, now: datetime, **fields) -> PaymentModel:
+        return PaymentModel(booking_pk(booking.booking_id), PAYMENT_SK, booking_id=booking.booking_id,
+                            patient_sub=booking.patient_sub, region=booking.region,
+                            visit_type=booking.visit_type, amount=int(booking.fee_amount),
+                            currency=booking.fee_currency, created_at=utc_iso(now),
+                            updated_at=utc_iso(now), **fields)
+
+    def save(self, payment: PaymentModel, now: datetime) -> PaymentModel:
+        """Write the record if nobody changed it since it was read (version), else StaleWrite."""
+        payment.updated_at = utc_iso(now)
+        try:
+            payment.save()
+        except PutError as err:
+            if condition_failed(err):
+                raise StaleWrite(payment.booking_id) from err
+            raise
+        return payment
+
+    def capture_with_ledger(self, payment: PaymentModel, ledger: FeeLedgerModel | None, now: datetime) -> None:
+        """One transaction: the payment's captured state and the patient's fee-ledger entry."""
+        payment.updated_at = utc_iso(now)
+        try:
+            with transaction() as tx:
+                tx.save(payment)
+                if ledger is not None:
+                    tx.save(ledger, condition=FeeLedgerModel.pk.does_not_exist())
+        except TransactWriteError as err:
+            if condition_failed(err):
+                raise StaleWrite(payment.booking_id) from err
+            raise
+
+    def ledger_entry(self, patient_key: str, booking_id: str, captured_at: str, amount: int,
+                     currency: str, counts_toward_cap: bool) -> FeeLedgerModel:
+        return FeeLedgerModel(fees_pk(patient_key), f"{captured_at}#{booking_id}", booking_id=booking_id,
+                              amount=int(amount), currency=currency, counts_toward_cap=counts_toward_cap)
+
+    # ---- processed events
+    def already_processed(self, key: str) -> bool:
+        try:
+            ProcessedEventModel.get(key, "EVENT")
+            return True
+        except DoesNotExist:
+            return False
+
+    def mark_processed(self, key: str, event_type: str, now: datetime) -> None:
+        try:
+            ProcessedEventModel(key, "EVENT", type=event_type, processed_at=utc_iso(now),
+                                expires_at=now + EVENT_TTL).save(
+                condition=ProcessedEventModel.pk.does_not_exist())
+        except PutError as err:
+            if not condition_failed(err):
+                raise
+
+    # ---- reconciliation findings (no personal data: booking id, kind, Stripe ids and states)
+    def add_finding(self, booking_id: str, kind: str, details: dict, now: datetime) -> None:
+        ReconFindingModel(f"RECON#{now.date().isoformat()}", f"{booking_id}#{kind}", booking_id=booking_id,
+                          kind=kind, details=details, found_at=utc_iso(now),
+                          expires_at=now + FINDING_TTL).save()
