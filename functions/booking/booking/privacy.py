@@ -151,7 +151,10 @@ def erase_patient_data(patient_sub: str, now_iso: str) -> ErasureReceipt:
                 _erase_clinical(booking.booking_id)
                 erased.append(booking.booking_id)
                 break
-            booking = store.get_booking(booking.booking_id)
+            fresh = store.get_booking(booking.booking_id)
+            if fresh is None:  # gone meanwhile: nothing left to erase
+                break
+            booking = fresh
         else:
             kept.append(KeptBooking(booking_id=booking.booking_id, status=booking.status,
                                     reason="changed while erasing: ask again"))

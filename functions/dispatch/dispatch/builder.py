@@ -34,7 +34,7 @@ from dispatch.problem import Break, Job, Problem, Vehicle
 from dispatch.travel_providers import ModelProvider, TravelTimeProvider
 
 SKILLS = {"doctor": 1, "nurse": 2}
-LOCKED_ORDER = {S.COMPLETED: 0, S.ARRIVED: 1, S.EN_ROUTE: 2}
+LOCKED_ORDER: dict[str, int] = {S.COMPLETED: 0, S.ARRIVED: 1, S.EN_ROUTE: 2}
 PRIORITY = {"urgent": 100, "normal": 10}
 DEFAULT_BREAK = {"earliest": "11:00", "latest": "13:30", "minutes": 30}  # as homevisits.capacity
 REASSIGNMENT_COST_S = 600  # moving a visit to another clinician costs as much as 10 minutes' driving

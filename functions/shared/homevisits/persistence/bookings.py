@@ -78,7 +78,7 @@ def ledgers(region_days: list[str]) -> list[CapacityModel]:
 
 def clinical_notes(booking_ids: list[str], now: datetime) -> dict:
     """booking id -> symptoms, leaving out notes past their expiry (TTL deletion lags)."""
-    out = {}
+    out: dict[str, str | None] = {}
     if not booking_ids:
         return out
     for note in ClinicalNoteModel.batch_get(list(dict.fromkeys(booking_ids))):
