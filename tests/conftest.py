@@ -48,7 +48,18 @@ def stack():
         yield _STACK
     finally:
         _STACK.stop()
+        denied = _iam_denials(Path(_STATE) / "gateway.log")
         shutil.rmtree(_STATE, ignore_errors=True)
+    # A call a function's policies refuse fails on AWS: in a queue consumer it would only be retried
+    # and logged here, so every denial the local IAM logged during the session fails the run.
+    assert not denied, "the local IAM denied calls the template does not allow:\n" + "\n".join(denied)
+
+
+def _iam_denials(log: Path) -> list[str]:
+    if not log.exists():
+        return []
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    return sorted({line.strip() for line in lines if line.startswith("local IAM: ")})
 
 
 class Api:
