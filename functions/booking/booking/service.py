@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Callable
 
 import phonenumbers
@@ -26,7 +26,7 @@ from booking import availability, fees
 from homevisits import capacity, lifecycle
 from homevisits.booking_state import BookingStatus as S
 from homevisits.auth import Caller
-from homevisits.clock import Clock, parse_utc, utc_iso
+from homevisits.clock import Clock, parse_utc, to_ms, utc_iso, utc_iso_ms
 from homevisits.errors import (AddressOutsideRegion, BusyTryAgain, DomainError, Forbidden, InvalidPhoneNumber,
                                InvalidRequest, InvalidTransition, NotAllowedToBookFor, NotFound, PatientTooYoung,
                                ShiftChangeStrandsBookings, TooLateToReschedule, WindowFull)
@@ -35,6 +35,7 @@ from homevisits.messaging import SOURCE_BOOKING
 from homevisits.persistence import bookings as repository
 from homevisits.persistence.booking import BookingModel, CapacityModel
 from homevisits.regions import Config, Region, region_day_key
+from homevisits.tariff import cancellation_fee
 
 Publish = Callable[[str, str, dict], None]
 ADULT_AGE = 18
@@ -349,19 +350,26 @@ def cancel_booking(ctx: Context, caller: Caller, booking_id: str, reason: str | 
         if b.cancellation:
             _publish_cancelled(ctx, b, b.cancellation)
         return view(b)
-    now = ctx.clock.now()
+    now = to_ms(ctx.clock.now())  # decided on exactly the instant stored as evidence
     region = ctx.config.region(b.region)
-    free_hours = int(ctx.config.booking.get("cancellation_free_hours", 24))
-    if b.status == S.HELD or now <= parse_utc(b.starts_at) - timedelta(hours=free_hours):
-        decision, fee = "free", 0
-    else:
-        decision, fee = "late", int(region.fees.get("late_cancellation", 0))
-    record = {"at": utc_iso(now), "reason": reason, "fee_decision": decision, "fee_amount": fee,
+    decision = cancellation_decision(b.status, b.starts_at, now,
+                                     int(ctx.config.booking.get("cancellation_free_hours", 24)))
+    fee = cancellation_fee(region, "late") if decision == "late" else 0
+    record = {"at": utc_iso_ms(now), "reason": reason, "fee_decision": decision, "fee_amount": fee,
               "currency": region.currency}
     done = lifecycle.release_booking(booking_id, S.CANCELLED, reason="patient_cancelled", now=now,
                                      expect=(S.HELD, S.CONFIRMED), extra={"cancellation": record})
     _publish_cancelled(ctx, done, done.cancellation or record)
     return view(done)
+
+
+def cancellation_decision(status: str, starts_at: str, at: datetime, free_hours: int) -> str:
+    """"free" until exactly `free_hours` before the window starts (that instant included) or while
+    nothing is held yet, else "late". `at` is the cancellation's instant (to the millisecond), the
+    same value stored in the booking's cancellation record, so the evidence always agrees."""
+    if status == S.HELD or at <= parse_utc(starts_at) - timedelta(hours=free_hours):
+        return "free"
+    return "late"
 
 
 def _publish_cancelled(ctx: Context, b, record: dict) -> None:

@@ -35,6 +35,17 @@ def utc_iso(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def to_ms(dt: datetime) -> datetime:
+    """`dt` in UTC cut to whole milliseconds: the instant a decision is taken on and stored as."""
+    dt = dt.astimezone(timezone.utc)
+    return dt.replace(microsecond=dt.microsecond // 1000 * 1000)
+
+
+def utc_iso_ms(dt: datetime) -> str:
+    """UTC ISO-8601 with a Z, to the millisecond (evidence of a decision taken at that instant)."""
+    return to_ms(dt).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def parse_utc(s: str) -> datetime:
     return datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(timezone.utc)
 

@@ -76,3 +76,33 @@ def test_confirming_after_the_hold_expired_rechecks_the_fit(hv):
         confirm_booking(r.json()["id"], now=later + timedelta(minutes=1))
     assert hv.ledger("skane", d) == before
     assert hv.api.get(f"/bookings/{r.json()['id']}", tok).json()["status"] == "held"
+
+
+@pytest.mark.parametrize("offset_ms, decision", [(-1, "free"), (0, "free"), (1, "late")])
+def test_the_24_hour_boundary_is_decided_to_the_millisecond_and_stored_as_decided(hv, offset_ms, decision):
+    """A cancellation exactly 24 h before the window starts is free; 1 ms later it is late; and the
+    stored instant says the same as the decision (issue 12, defect 9: times were cut to whole
+    seconds, so one stored at exactly −24 h had been charged as late)."""
+    from booking import service
+    from homevisits.auth import Caller
+    from homevisits.clock import FixedClock, parse_utc
+    from homevisits.lifecycle import confirm_booking
+    from homevisits.regions import load_config
+    d = hv.local_day(5)
+    hv.put_shift("skane", d, f"edge-{d}-{offset_ms}", start="08:00", end="10:00", where=hv.MALMO)
+    sub, tok = hv.patient()
+    r = hv.book(tok, hv.body(d, "08:00", where=hv.MALMO))
+    assert r.status_code == 201, r.text
+    bid = r.json()["id"]
+    confirm_booking(bid, now=SystemClock().now(), extra={"payment_status": "authorized"})
+    boundary = parse_utc(r.json()["starts_at"]) - timedelta(hours=24)
+    # 0.4 ms more than the offset: a whole-second (or whole-millisecond) cut must not move the decision.
+    at = boundary + timedelta(milliseconds=offset_ms, microseconds=400 if offset_ms < 0 else 0)
+    ctx = service.Context(load_config(), FixedClock(at), lambda *a: None)
+    got = service.cancel_booking(ctx, Caller(sub, "patient"), bid, "changed plans")
+    record = got["cancellation"]
+    assert record["fee_decision"] == decision
+    assert record["fee_amount"] == (40000 if decision == "late" else 0)
+    stored = parse_utc(record["at"])
+    assert (stored <= boundary) == (decision == "free")  # the evidence agrees with the decision
+    assert abs((stored - at).total_seconds()) < 0.001
