@@ -31,6 +31,15 @@ class OptimizeIn(BaseModel):
                                           description="solver budget; capped server-side")
 
 
+class MoveIn(BaseModel):
+    booking_id: str = Field(max_length=80)
+    clinician_id: Optional[str] = Field(max_length=80, description="null takes the visit out of the routes")
+    position: Optional[int] = Field(default=None, ge=0, le=500, description="index among the clinician's stops; "
+                                                                            "absent: the best place")
+    pin: bool = Field(default=False, description="keep the visit with that clinician in later re-plans")
+    plan_version: int = Field(ge=1, description="the version of the plan the dispatcher saw")
+
+
 class VisitEventIn(BaseModel):
     type: Literal["on_the_way", "arrived", "completed", "no_show"]
 
@@ -67,6 +76,26 @@ def optimize(region: RegionId, date: DateStr, body: Annotated[Optional[OptimizeI
     except repository.StalePlan:
         raise Conflict("the plan changed while optimizing; try again", code="plan_conflict") from None
     return {**result.plan.to_public(), "stored": result.stored}
+
+
+@app.post("/regions/<region>/plans/<date>/moves",
+          summary="Move a visit to a clinician and position, pin or unpin it, or take it out of the routes")
+def move_visit(region: RegionId, date: DateStr, body: Annotated[MoveIn, Body()]):
+    current_caller(app).require_dispatcher_of(region)
+    load_config().region(region)
+    from dispatch import repository
+    from dispatch.steering import Move, MoveRefused
+    from dispatch.worker import steer
+    move = Move(body.booking_id, body.clinician_id, body.position, body.pin)
+    try:
+        plan = steer(region, _day(date), move, plan_version=body.plan_version)
+    except repository.StalePlan as err:
+        raise Conflict(str(err) + "; reload the plan", code="plan_version_conflict") from None
+    except MoveRefused as err:
+        raise Conflict(str(err), code=err.code, details=err.details) from None
+    except (LookupError, KeyError):
+        raise NotFound("no such visit in this day's plan", code="not_in_plan") from None
+    return plan.to_public()
 
 
 @app.get("/me/route", summary="The calling clinician's stops of a day, in order, with ETAs")

@@ -16,7 +16,10 @@ What goes in:
   left out when the shift does not reach it — the same rule the booking side's capacity check uses;
 - remote doctors: the region's `remote_doctors` for the nurse visits' video calls;
 - `now`: a visit not yet under way cannot start before now;
-- previous plan routes: warm start, and a reassignment cost so a re-plan moves few visits.
+- previous plan routes: warm start, and a reassignment cost so a re-plan moves few visits;
+- the dispatcher's pins (`dispatch.steering`): a pinned visit may go only to its clinician (a skill
+  only that clinician's vehicle has); a visit the dispatcher took out of the routes stays out
+  (`unassigned_by_dispatcher`).
 
 Imports no OR-Tools, no AWS: plain data in, a `BuiltProblem` out.
 """
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 
 from homevisits.booking_state import PLANNED, BookingStatus as S
@@ -37,6 +40,7 @@ SKILLS = {"doctor": 1, "nurse": 2}
 LOCKED_ORDER: dict[str, int] = {S.COMPLETED: 0, S.ARRIVED: 1, S.EN_ROUTE: 2}
 PRIORITY = {"urgent": 100, "normal": 10}
 DEFAULT_BREAK = {"earliest": "11:00", "latest": "13:30", "minutes": 30}  # as homevisits.capacity
+PIN_SKILL_BASE = 1_000_000  # vehicle id + this: a skill only that clinician has (a dispatcher's pin)
 REASSIGNMENT_COST_S = 600  # moving a visit to another clinician costs as much as 10 minutes' driving
 
 Point = tuple[float, float]
@@ -189,11 +193,12 @@ def shift_from_ledger(clinician_id: str, raw: dict, region, day: date) -> ShiftI
 
 def build_problem(inputs: RegionDayInputs, visit_types: dict, *, travel: TravelTimeProvider | None = None,
                   previous_routes: dict | None = None, now: datetime | None = None,
-                  reassignment_cost: int = REASSIGNMENT_COST_S) -> BuiltProblem:
+                  reassignment_cost: int = REASSIGNMENT_COST_S, pins: dict | None = None) -> BuiltProblem:
     """The Problem for `inputs`.
 
     `visit_types`: id -> VisitType (config). `previous_routes`: clinician id -> ordered booking ids
     of the stored plan. `now` (UTC) keeps visits that are not under way from starting in the past.
+    `pins`: booking id -> clinician id (None: kept out of the routes by the dispatcher).
     """
     region = inputs.region
     origin = local_midnight_utc(inputs.day, region.tz)
@@ -248,7 +253,11 @@ def build_problem(inputs: RegionDayInputs, visit_types: dict, *, travel: TravelT
             # Under way or done without a clinician on shift in this plan: nothing left to route.
             excluded[v.booking_id] = "clinician_not_on_shift" if v.status != S.COMPLETED else "completed"
             continue
+        if locked_to is None and pins and v.booking_id in pins and pins[v.booking_id] is None:
+            excluded[v.booking_id] = "unassigned_by_dispatcher"
+            continue
         skill = SKILLS.get(vt.skill) if locked_to is None else None  # under way: who goes is decided
+        pinned_to = clinician_vehicle.get((pins or {}).get(v.booking_id)) if locked_to is None else None
         if locked_to is not None:
             windows = ()  # it is happening or happened: its window no longer constrains the plan
         else:
@@ -260,13 +269,19 @@ def build_problem(inputs: RegionDayInputs, visit_types: dict, *, travel: TravelT
                 continue
             windows = ((lo, hi),)
         call_s = 0 if v.status == S.COMPLETED else vt.video_call_minutes * 60  # a finished visit's call is over
-        jobs.append(Job(jid, loc((v.lat, v.lon)), vt.service_minutes * 60, windows,
-                        frozenset({skill}) if skill else frozenset(),
+        job_skills = {skill} if skill else set()
+        if pinned_to is not None:
+            job_skills.add(PIN_SKILL_BASE + pinned_to)
+        jobs.append(Job(jid, loc((v.lat, v.lon)), vt.service_minutes * 60, windows, frozenset(job_skills),
                         PRIORITY.get(v.priority, PRIORITY["normal"]), (), call_s))
         job_booking[jid] = v.booking_id
         if locked_to is not None:
             locked_lists.setdefault(locked_to, []).append(
                 (LOCKED_ORDER[v.status], prev_pos.get(v.booking_id, 10**6), v.starts_at, jid))
+    pinned_vehicles = {PIN_SKILL_BASE + vid for j in jobs for vid in [x - PIN_SKILL_BASE for x in j.skills]
+                       if vid > 0}
+    vehicles = [replace(v, skills=v.skills | {PIN_SKILL_BASE + v.id}) if PIN_SKILL_BASE + v.id in pinned_vehicles
+                else v for v in vehicles]
     booking_job = {b: j for j, b in job_booking.items()}
     locked = {vid: tuple(x[-1] for x in sorted(items)) for vid, items in locked_lists.items()}
     locked_ids = {j for seq in locked.values() for j in seq}

@@ -35,6 +35,15 @@ class Plan:
     solver: dict = field(default_factory=dict)
     version: int | None = None  # the stored item's version (None before it is stored)
     announce: dict | None = None  # the PlanChanged detail still to publish (see PlanModel.announce)
+    pins: dict = field(default_factory=dict)  # booking id -> clinician id, or None: kept out (dispatch.steering)
+
+    def keep_pins(self, pins: dict) -> None:
+        """Carry the dispatcher's pins into this plan (of visits it still has) and mark their stops."""
+        known = {s["booking_id"] for r in self.routes for s in r["stops"]} | {u["booking_id"] for u in self.unassigned}
+        self.pins = {b: c for b, c in (pins or {}).items() if b in known}
+        for r in self.routes:
+            for s in r["stops"]:
+                s["pinned"] = self.pins.get(s["booking_id"]) == r["clinician_id"]
 
     @property
     def region_day(self) -> str:
@@ -51,7 +60,8 @@ class Plan:
         """The body of GET /regions/{region}/plans/{date}."""
         return {"version": self.version, "region": self.region, "date": self.date, "routes": self.routes,
                 "unassigned": self.unassigned, "kpis": self.kpis, "computed_at": self.computed_at,
-                "input_version": self.input_version, "trigger": self.trigger}
+                "input_version": self.input_version, "trigger": self.trigger,
+                "pins": [{"booking_id": b, "clinician_id": c} for b, c in sorted(self.pins.items())]}
 
 
 def _local_hhmm(at: datetime, tz) -> str:

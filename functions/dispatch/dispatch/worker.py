@@ -122,8 +122,9 @@ def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "re
             if previous.announce is not None:
                 _announce(previous)
             return ReplanResult(previous, stored=False, skipped=True, changed=[])
+        pins = previous.pins if previous else {}
         built = build_problem(inputs, config.visit_types, travel=provider_for(region),
-                              previous_routes=previous_routes(previous), now=now)
+                              previous_routes=previous_routes(previous), now=now, pins=pins)
         if built.problem.jobs and built.problem.vehicles:
             budget = time_limit_s if force else scaled_budget(time_limit_s, len(built.problem.jobs))
             solution = _solve(built.problem, budget)
@@ -133,8 +134,9 @@ def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "re
                                   input_version=inputs.input_version, input_hash=inputs.input_hash,
                                   trigger=trigger, late_risk_minutes=int(os.environ.get("LATE_RISK_MINUTES", "15")))
         plan.solver["time_limit_s"] = time_limit_s
+        plan.keep_pins(pins)
         changed = changed_clinicians(previous.routes if previous else None, plan.routes)
-        plan.announce = {"clinicians": changed}
+        plan.announce = announcement(previous, plan)
         try:
             repository.save_plan(plan, previous.version if previous else None)
         except repository.StalePlan:
@@ -152,13 +154,68 @@ def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "re
     raise repository.StalePlan(f"could not store a plan of {region_day_key(region_id, day)} after {attempts} attempts")
 
 
+def announcement(previous: Plan | None, plan: Plan) -> dict:
+    """What PlanChanged tells: the clinicians whose route changed, and each visit whose ETA moved
+    ({booking_id, eta, previous_eta}; notifications decide which move is worth an SMS)."""
+    before = previous.assignments() if previous else {}
+    etas = [{"booking_id": b, "eta": eta, "previous_eta": before[b][1]}
+            for b, (_, eta) in sorted(plan.assignments().items()) if b in before and before[b][1] != eta]
+    return {"clinicians": changed_clinicians(previous.routes if previous else None, plan.routes), "eta_changes": etas}
+
+
 def _announce(plan) -> None:
     """PlanChanged on the bus, then the plan's pending announcement removed (a failure in between
     publishes it again on the next run: consumers get it at least once)."""
+    announce = plan.announce or {}
     messaging.publish(messaging.SOURCE_DISPATCH, "PlanChanged",
                       {"region_day": plan.region_day, "version": plan.version,
-                       "clinicians": list((plan.announce or {}).get("clinicians", []))})
+                       "clinicians": list(announce.get("clinicians", [])),
+                       "eta_changes": list(announce.get("eta_changes", []))})
     repository.mark_announced(plan)
+
+
+def steer(region_id: str, day: date, move, *, plan_version: int, clock=None) -> Plan:
+    """Apply a dispatcher's move (dispatch.steering.Move) to the stored plan and store the result as
+    the next version. Raises repository.StalePlan when `plan_version` is not the stored one (or a
+    concurrent writer won), LookupError when there is no plan or the visit is not in it, and
+    steering.MoveRefused when the move breaks the plan (nothing is stored then)."""
+    from dispatch.steering import apply_move
+
+    config = load_config()
+    region = config.region(region_id)
+    now = (clock or default_clock()).now()
+    previous = repository.get_plan(region.id, day)
+    if previous is None:
+        raise LookupError("no plan for this day yet")
+    if previous.version != plan_version:
+        raise repository.StalePlan(f"the plan is at version {previous.version}, not {plan_version}")
+    inputs = repository.load_inputs(region, day)
+    # the moved visit enters the problem free of its old pin (a visit kept out can come back)
+    others = {b: c for b, c in previous.pins.items() if b != move.booking_id}
+    built = build_problem(inputs, config.visit_types, travel=provider_for(region),
+                          previous_routes=previous_routes(previous), now=now, pins=others)
+    _, pins, solution = apply_move(built, previous_routes(previous), previous.pins, move)
+    # the move's own exclusion (taken out of the routes) is part of this plan already
+    if move.clinician_id is None:
+        built.excluded[move.booking_id] = "unassigned_by_dispatcher"
+        solution = replace(solution, unassigned=tuple(j for j in solution.unassigned
+                                                      if built.job_booking[j] != move.booking_id))
+    plan = plan_from_solution(built, solution, region=region.id, date=day.isoformat(), computed_at=now,
+                              input_version=max(inputs.input_version, previous.input_version),
+                              input_hash=previous.input_hash if previous.input_hash == inputs.input_hash else "",
+                              trigger="move", late_risk_minutes=int(os.environ.get("LATE_RISK_MINUTES", "15")))
+    plan.keep_pins(pins)
+    plan.announce = announcement(previous, plan)
+    repository.save_plan(plan, previous.version)
+    _copy_etas(plan, built.visits)
+    _announce(plan)
+    logger.info("plan moved by hand", extra={"region_day": plan.region_day, "version": plan.version})
+    return plan
+
+
+def parse_region_day(region_day: str) -> tuple[str, date]:
+    region, _, day = region_day.partition("#")
+    return region, date.fromisoformat(day)
 
 
 processor = SqsFifoPartialProcessor()

@@ -68,7 +68,7 @@ def test_a_replan_stores_the_plan_writes_etas_and_announces_the_change(rd, world
     store, published = world
     result = run(rd)
     assert result.stored and store.plan.version == 1 and store.etas == [1]
-    assert published == [("PlanChanged", {"region_day": "stockholm#2026-12-01", "version": 1, "clinicians": ["doc"]})]
+    assert published == [("PlanChanged", {"region_day": "stockholm#2026-12-01", "version": 1, "clinicians": ["doc"], "eta_changes": []})]
     assert store.plan.kpis["visits_served"] == 2
 
 
@@ -83,11 +83,11 @@ def test_a_plan_change_whose_publish_failed_is_announced_by_the_next_run(rd, wor
     monkeypatch.setattr(worker.messaging, "publish", down)
     with pytest.raises(RuntimeError):
         run(rd)
-    assert store.plan.version == 1 and store.plan.announce == {"clinicians": ["doc"]}
+    assert store.plan.version == 1 and store.plan.announce == {"clinicians": ["doc"], "eta_changes": []}
     monkeypatch.setattr(worker.messaging, "publish", lambda source, dt, detail: published.append((dt, detail)))
     again = run(rd)
     assert again.skipped and store.saves == 1
-    assert published == [("PlanChanged", {"region_day": "stockholm#2026-12-01", "version": 1, "clinicians": ["doc"]})]
+    assert published == [("PlanChanged", {"region_day": "stockholm#2026-12-01", "version": 1, "clinicians": ["doc"], "eta_changes": []})]
     assert store.plan.announce is None
     run(rd)
     assert len(published) == 1  # announced once: the next skip publishes nothing
@@ -193,3 +193,23 @@ def test_a_plan_overtaken_by_the_clock_is_replanned_even_with_the_same_inputs(rd
     etas = [s["eta"] for r in result.plan.routes for s in r["stops"]]
     assert etas and all(e >= "2026-12-01T08:30:00Z" for e in etas)  # nothing before 09:30 local
     assert worker.replan("stockholm", rd.day, time_limit_s=0.3, clock=late).skipped
+
+
+def test_plan_changed_lists_each_visit_whose_eta_moved():
+    """A new plan announces the clinicians whose route changed and each booking whose ETA moved,
+    with the ETA before, so notifications can tell the patient; unchanged ETAs are not listed."""
+    from dispatch.plans import Plan
+    from dispatch.worker import announcement
+
+    def plan(routes):
+        return Plan(region="stockholm", date="2026-12-01", routes=routes, unassigned=[], kpis={},
+                    computed_at="2026-12-01T06:00:00Z", input_version="1", input_hash="h")
+
+    before = plan([{"clinician_id": "a", "stops": [{"booking_id": "b1", "eta": "2026-12-01T08:10:00Z"},
+                                                    {"booking_id": "b2", "eta": "2026-12-01T10:00:00Z"}]}])
+    after = plan([{"clinician_id": "a", "stops": [{"booking_id": "b1", "eta": "2026-12-01T08:10:00Z"}]},
+                  {"clinician_id": "b", "stops": [{"booking_id": "b2", "eta": "2026-12-01T10:45:00Z"}]}])
+    assert announcement(before, after) == {
+        "clinicians": ["a", "b"],
+        "eta_changes": [{"booking_id": "b2", "eta": "2026-12-01T10:45:00Z", "previous_eta": "2026-12-01T10:00:00Z"}]}
+    assert announcement(None, after)["eta_changes"] == []

@@ -38,6 +38,8 @@ class PlanModel(Model):
     # The PlanChanged detail not yet on the bus ({"clinicians": [...]}); removed once published, so
     # a publish that failed after the plan was stored is retried by the next run (at least once).
     announce = JSONAttribute(null=True)
+    # The dispatcher's pins: {booking_id: clinician_id, or null for a visit kept out of the routes}.
+    pins = JSONAttribute(null=True)
     version = VersionAttribute()
 
 
