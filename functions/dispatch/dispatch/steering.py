@@ -61,7 +61,10 @@ def schedule_route(problem, vehicle_id: int, seq: list[int]) -> Route | _Failure
                 best = r
         elif worst is None or r.reached > worst.reached:
             worst = r
-    return best if best is not None else worst
+    if best is not None:
+        return best
+    assert worst is not None  # every option either routes or fails
+    return worst
 
 
 def _walk(problem, v, seq: list[int], brk_at: int | None, on_arrival: bool) -> Route | _Failure:
@@ -71,6 +74,7 @@ def _walk(problem, v, seq: list[int], brk_at: int | None, on_arrival: bool) -> R
     steps: list[Step] = []
 
     def take_break(at: int) -> int | None:
+        assert brk is not None
         start = max(at, min(a for a, _ in brk.time_windows))
         if not any(a <= start <= b for a, b in brk.time_windows):
             return None
@@ -163,12 +167,13 @@ def apply_move(built, sequences: dict[str, list[str]], pins: dict, move: Move) -
                               f"the first {fixed} stops are under way or done; place the visit after them")
         if move.position is not None and move.position > len(seq):
             raise MoveRefused("invalid_position", f"the route has {len(seq)} other stops")
+        positions: list[int]
         if move.position is not None:
             positions = [move.position]
         elif was == move.clinician_id and old_position is not None:
             positions = [old_position]  # pin or unpin in place
         else:
-            positions = range(fixed, len(seq) + 1)
+            positions = list(range(fixed, len(seq) + 1))
         best, failure = None, None
         for pos in positions:
             trial = [*seq[:pos], job, *seq[pos:]]
@@ -180,6 +185,7 @@ def apply_move(built, sequences: dict[str, list[str]], pins: dict, move: Move) -
             elif failure is None or routed.reached > failure.reached:
                 failure = routed
         if best is None:
+            assert failure is not None  # at least one position was tried
             raise _refusal(failure, built)
         seqs[move.clinician_id] = best[1]
         if move.pin:
@@ -199,7 +205,8 @@ def apply_move(built, sequences: dict[str, list[str]], pins: dict, move: Move) -
         routes.append(routed)
     served = {j for seq in seqs.values() for j in seq}
     solution = Solution(routes=tuple(routes), unassigned=tuple(j.id for j in problem.jobs if j.id not in served),
-                        cost=sum(_driving(problem, vehicles[r.vehicle], [s.id for s in r.steps if s.type == "job"])
+                        cost=sum(_driving(problem, vehicles[r.vehicle], [s.id for s in r.steps if s.id is not None
+                                                                         and s.type == "job"])
                                  for r in routes), duration=0, service=0, waiting_time=0)
     from dispatch.feasibility import check
     violations, _ = check(problem, solution)
