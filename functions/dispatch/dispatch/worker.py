@@ -213,11 +213,6 @@ def steer(region_id: str, day: date, move, *, plan_version: int, clock=None) -> 
     return plan
 
 
-def parse_region_day(region_day: str) -> tuple[str, date]:
-    region, _, day = region_day.partition("#")
-    return region, date.fromisoformat(day)
-
-
 processor = SqsFifoPartialProcessor()
 
 
