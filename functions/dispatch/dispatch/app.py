@@ -126,7 +126,11 @@ def console():
     import os
 
     from dispatch.console import console_html
-    html = console_html(os.environ.get("CONSOLE_TILE_URL", ""), os.environ.get("CONSOLE_TILE_ATTRIBUTION", ""))
+    return _page(console_html(os.environ.get("CONSOLE_TILE_URL", ""), os.environ.get("CONSOLE_TILE_ATTRIBUTION", "")))
+
+
+def _page(html: str) -> Response:
+    """A page of the function's own (no data inside): never cached, no referrer leaves it."""
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=html,
                     headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
@@ -146,8 +150,7 @@ def console_asset(name: Annotated[str, Path(max_length=40)]):
          include_in_schema=False)
 def clinician_page():
     from dispatch.clinician_page import clinician_html
-    return Response(status_code=200, content_type="text/html; charset=utf-8", body=clinician_html(),
-                    headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    return _page(clinician_html())
 
 
 @logger.inject_lambda_context(log_event=False)
