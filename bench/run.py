@@ -29,6 +29,9 @@ def benches(full: bool) -> list[tuple[str, list[str]]]:
                                                           "--budget", "10"]),
         ("Dispatch: a 500-visit region-day within 60 s", ["bench.homevisit_large", "--visits", "500",
                                                           "--budget", "60"]),
+        ("Dispatch: Gehring-Homberger VRPTW vs PyVRP and VROOM (complete plans at any budget)",
+         ["bench.homberger"] + (["--instances", "c1_10_1,r1_10_1,rc2_10_1", "--budgets", "1,10,30"] if full
+                                else ["--size", "200", "--sample", "3", "--budgets", "10"])),
         ("Dispatch: Solomon VRPTW vs PyVRP and VROOM", ["bench.solomon", "--budget", "10"] +
          (["--all"] if full else ["--sample", "12"])),
         ("Dispatch: Solomon VRPTW on two processes each (ours as in production, PyVRP best of two seeds)",
