@@ -21,6 +21,10 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from homevisits.persistence.idempotency import IdempotencyRecordModel
 
 
+class _NoClientYet:
+    """Stands for the client until it is made (has no `meta`: Powertools' user-agent tag skips it)."""
+
+
 class TransactionalStore(DynamoDBPersistenceLayer):
     """DynamoDBPersistenceLayer whose COMPLETED update can ride in the caller's transaction.
 
@@ -29,8 +33,28 @@ class TransactionalStore(DynamoDBPersistenceLayer):
     `_update_record` Powertools then calls for that key is skipped."""
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        # The DynamoDB client is made on first use, not at import: building one loads botocore's
+        # service model (~100-200 ms of a cold start) and only POST /bookings needs it.
+        self._client, self._client_lock, self._client_ready = None, threading.Lock(), False
+        super().__init__(*args, boto3_client=_NoClientYet(), **kwargs)
+        self._client_ready = True
         self._local = threading.local()
+
+    @property
+    def client(self):
+        if not self._client_ready:  # Powertools' __init__ tags the client: done once it exists
+            return self._client
+        with self._client_lock:
+            if isinstance(self._client, _NoClientYet):
+                import boto3
+                from aws_lambda_powertools.shared.user_agent import register_feature_to_client
+                self._client = boto3.session.Session().client("dynamodb")
+                register_feature_to_client(client=self._client, feature="idempotency")
+        return self._client
+
+    @client.setter
+    def client(self, value) -> None:
+        self._client = value
 
     def _put_record(self, data_record: DataRecord) -> None:
         self._local.in_progress = None

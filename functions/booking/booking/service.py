@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Callable
 
-import phonenumbers
 
 from booking import availability, fees
 from homevisits import capacity, lifecycle
@@ -125,6 +124,8 @@ def day_availability(ctx: Context, postal_code: str, day: date, visit_type: str,
 # ---- booking
 
 def _phone(raw: str, country: str) -> str:
+    import phonenumbers  # ~80 ms of imports that only creating a booking needs: not at cold start
+
     try:
         n = phonenumbers.parse(raw, country)
     except phonenumbers.NumberParseException:
