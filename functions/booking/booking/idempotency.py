@@ -36,6 +36,7 @@ class TransactionalStore(DynamoDBPersistenceLayer):
         # The DynamoDB client is made on first use, not at import: building one loads botocore's
         # service model (~100-200 ms of a cold start) and only POST /bookings needs it.
         self._client, self._client_lock, self._client_ready = None, threading.Lock(), False
+        self._boto_config = kwargs.get("boto_config")
         super().__init__(*args, boto3_client=_NoClientYet(), **kwargs)
         self._client_ready = True
         self._local = threading.local()
@@ -48,7 +49,7 @@ class TransactionalStore(DynamoDBPersistenceLayer):
             if isinstance(self._client, _NoClientYet):
                 import boto3
                 from aws_lambda_powertools.shared.user_agent import register_feature_to_client
-                self._client = boto3.session.Session().client("dynamodb")
+                self._client = boto3.session.Session().client("dynamodb", config=self._boto_config)
                 register_feature_to_client(client=self._client, feature="idempotency")
         return self._client
 
