@@ -41,7 +41,8 @@ def _sim_today(api) -> date:
 @pytest.fixture(scope="module")
 def planned_day(api):
     """A Skåne day some days ahead: two doctors on shift and four free doctor visits (frikort and a
-    child: confirmed without a card), booked through the API; dispatch has planned it."""
+    child: confirmed without a card; the last one urgent), booked through the API; dispatch has
+    planned it."""
     from devstack.demo_data import PeopleFactory
 
     day = _sim_today(api) + timedelta(days=random.randint(3, 12))
@@ -65,6 +66,8 @@ def planned_day(api):
             body["for_child"] = {"personal_number": p.child.personal_number, "name": p.child.name}
         if p.frikort:
             body["frikort"] = p.frikort
+        if i == 3:
+            body["priority"] = "urgent"
         token = api.token("patient", p.sub)
         r = api.post("/bookings", token, body, headers={"Idempotency-Key": str(uuid.uuid4())})
         assert r.status_code in (200, 201), r.text
@@ -130,6 +133,8 @@ def test_the_console_shows_the_plan_and_replans(api, planned_day):
             assert page.locator(".kpi[data-kpi='served'] b").inner_text() == str(plan["kpis"]["visits_served"])
             assert "on time" in page.locator("#kpis").inner_text().lower()
             assert page.locator("tr.stop-row").count() == served
+            urgent = sum(s.get("priority") == "urgent" for r in plan["routes"] for s in r["stops"])
+            assert urgent == 1 and page.locator("tr.stop-row .badge.urgent").count() == urgent
             text = page.content()
             assert SYMPTOMS not in text and "öronvärk" not in text.lower()
 

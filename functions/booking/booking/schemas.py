@@ -56,6 +56,8 @@ class BookingRequest(BaseModel):
     for_child: Child | None = None
     frikort: Frikort | None = None
     symptoms: str | None = Field(default=None, max_length=20000)
+    priority: Literal["urgent", "normal"] = Field(
+        default="normal", description="triage: urgent visits are served first when a day cannot hold them all")
 
 
 class CancelRequest(BaseModel):

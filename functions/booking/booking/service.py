@@ -59,7 +59,7 @@ def view(b: BookingModel) -> dict:
     """A booking as its patient sees it (no personal numbers, no symptoms)."""
     out = {"id": b.booking_id, "status": b.status, "region": b.region, "date": b.date,
            "window_start": b.window_start, "window_end": _local_end(b), "visit_type": b.visit_type,
-           "starts_at": b.starts_at, "ends_at": b.ends_at,
+           "starts_at": b.starts_at, "ends_at": b.ends_at, "priority": b.priority or "normal",
            "fee": {"amount": int(b.fee_amount), "currency": b.fee_currency, "reason": b.fee_reason},
            "hold_expires_at": b.hold_expires_at, "payment_status": b.payment_status, "eta": b.eta,
            "address": {k: b.address.get(k) for k in ("street", "city", "postal_code")},
@@ -284,7 +284,7 @@ def finish_booking(ctx: Context, d: Draft, reads: Reads, idempotency=None) -> di
                  "phone": d.phone, "key": patient_key(booker)},
         for_child=({"personal_number": treated.digits, "country": treated.country, "name": req.for_child.name,
                     "key": d.treated_key} if req.for_child else None),
-        frikort=d.frikort, address=address, hold_expires_at=hold_until,
+        frikort=d.frikort, address=address, hold_expires_at=hold_until, priority=req.priority,
         payment_status="none" if amount == 0 else "pending",
         created_at=utc_iso(now), updated_at=utc_iso(now))
     b = lifecycle.draft(fields)

@@ -44,6 +44,8 @@ svg text{font-family:inherit}.grid{stroke:#e5eaef;stroke-width:1}.gl{font-size:9
 .tl-legend{font-size:11px;color:#5b6b7a;display:flex;flex-wrap:wrap;gap:4px 12px;margin-top:4px}
 .tl-legend i{display:inline-block;width:12px;height:10px;margin-right:4px;vertical-align:middle;border-radius:2px}
 .late{color:#d62728;font-weight:600}
+.badge{display:inline-block;margin-left:5px;padding:0 5px;border-radius:8px;font-size:11px;font-weight:600}
+.badge.urgent{background:#d62728;color:#fff}
 .wide{grid-column:1 / -1}.muted{color:#8a97a3}
 </style></head>
 <body data-plan-version=""__TILES__>
@@ -124,6 +126,14 @@ function el(tag, attrs, text) {
   return e;
 }
 function td(text, cls) { const c = document.createElement("td"); c.textContent = text == null ? "" : String(text); if (cls) c.className = cls; return c; }
+// A visit's triage priority as a badge next to its type (urgent visits are served first).
+function typeCell(item) {
+  const c = td(item.visit_type);
+  if (item.priority === "urgent") {
+    const b = document.createElement("span"); b.className = "badge urgent"; b.textContent = "urgent"; c.appendChild(b);
+  }
+  return c;
+}
 function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
 
 function localMinutes(iso) {
@@ -267,13 +277,15 @@ function drawTables(plan) {
     const eta = localMinutes(st.eta), end = localMinutes(st.window_end);
     [r.clinician_id, n + 1, st.visit_type, st.window_start + "–" + st.window_end, st.eta_local || hhmm(eta),
      [a.street, a.postal_code, a.city].filter(Boolean).join(", "), st.status].forEach((v, i) =>
-      tr.appendChild(td(v, i === 4 && end != null && eta != null && end - eta <= ((plan.kpis || {}).late_risk_minutes || 15) ? "late" : "")));
+      tr.appendChild(i === 2 ? typeCell(st) :
+                     td(v, i === 4 && end != null && eta != null && end - eta <= ((plan.kpis || {}).late_risk_minutes || 15) ? "late" : "")));
     body.appendChild(tr);
   }));
   const ub = $("unassigned").tBodies[0]; clear(ub);
   (plan.unassigned || []).forEach(u => {
     const tr = document.createElement("tr");
-    [u.booking_id, u.visit_type, (u.window_start || "") + "–" + (u.window_end || ""), u.reason, u.status].forEach(v => tr.appendChild(td(v)));
+    [u.booking_id, u.visit_type, (u.window_start || "") + "–" + (u.window_end || ""), u.reason, u.status].forEach((v, i) =>
+      tr.appendChild(i === 1 ? typeCell(u) : td(v)));
     ub.appendChild(tr);
   });
   $("unassigned-count").textContent = String((plan.unassigned || []).length);

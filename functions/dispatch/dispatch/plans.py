@@ -115,7 +115,7 @@ def plan_from_solution(built: BuiltProblem, solution, *, region: str, date: str,
                     "visit_type": visit.visit_type, "service_minutes": job.service // 60,
                     "video_call_minutes": job.video_call_seconds // 60,
                     "address": dispatch_address(visit.address or {"lat": visit.lat, "lon": visit.lon}),
-                    "status": visit.status, "locked": step.id in locked_ids,
+                    "status": visit.status, "locked": step.id in locked_ids, "priority": visit.priority,
                 })
             elif step.type == "break":
                 start = built.at(step.arrival)
@@ -139,14 +139,16 @@ def plan_from_solution(built: BuiltProblem, solution, *, region: str, date: str,
         visit = built.visits[bid]
         unassigned.append({"booking_id": bid, "reason": unassigned_reason(built, jid),
                            "visit_type": visit.visit_type, "window_start": _local_hhmm(visit.starts_at, tz),
-                           "window_end": _local_hhmm(visit.ends_at, tz), "status": visit.status})
+                           "window_end": _local_hhmm(visit.ends_at, tz), "status": visit.status,
+                           "priority": visit.priority})
     for bid, reason in sorted(built.excluded.items()):
         visit = built.visits[bid]
         if visit.status == S.COMPLETED and reason == "completed":
             continue
         unassigned.append({"booking_id": bid, "reason": reason, "visit_type": visit.visit_type,
                            "window_start": _local_hhmm(visit.starts_at, tz),
-                           "window_end": _local_hhmm(visit.ends_at, tz), "status": visit.status})
+                           "window_end": _local_hhmm(visit.ends_at, tz), "status": visit.status,
+                           "priority": visit.priority})
     shift_seconds = sum(int((s.end - s.start).total_seconds()) for s in built.shifts.values())
     kpis = compute_kpis(routes, unassigned, shift_seconds, late_risk_minutes, len(built.shifts))
     solver = {"computing_time_ms": getattr(solution, "computing_time_ms", 0), "status": getattr(solution, "status", "")}

@@ -32,15 +32,14 @@ class StalePlan(Exception):
 bookings_of_region_day = store.bookings_of_region_day
 
 
-def visit_input(b: BookingModel, raw: dict | None = None) -> VisitInput:
+def visit_input(b: BookingModel) -> VisitInput:
     address = b.address or {}
-    priority = ((raw or {}).get("priority") or {}).get("S") or "normal"
     lat, lon = address.get("lat"), address.get("lon")
     return VisitInput(
         booking_id=b.booking_id, status=b.status, visit_type=b.visit_type,
         starts_at=parse_utc(b.starts_at), ends_at=parse_utc(b.ends_at),
         lat=float(lat) if lat is not None else None, lon=float(lon) if lon is not None else None,
-        address=dispatch_address(address), clinician_id=b.clinician_id, priority=priority,
+        address=dispatch_address(address), clinician_id=b.clinician_id, priority=b.priority or "normal",
         updated_at=b.updated_at or "", version=int(b.version or 0), eta=b.eta)
 
 
@@ -48,9 +47,9 @@ def load_inputs(region, day: date) -> RegionDayInputs:
     """Bookings and shifts of a region-day, as the builder takes them."""
     rd = region_day_key(region.id, day)
     visits, other_newest = [], ""
-    for b, raw in bookings_of_region_day(rd):
+    for b, _ in bookings_of_region_day(rd):
         if b.status in PLANNED:
-            visits.append(visit_input(b, raw))
+            visits.append(visit_input(b))
         else:
             other_newest = max(other_newest, b.updated_at or "")
     ledger = store.get_ledger(rd, consistent=False)

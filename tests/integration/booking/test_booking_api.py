@@ -148,6 +148,7 @@ def _nothing_written(hv, before):
     ("outside horizon", {"date": "+60"}, 422, "outside_booking_horizon"),
     ("unserved postal code", {"postal_code": "98130"}, 404, "not_served"),
     ("schema", {"address": {"street": "x"}}, 400, "invalid_request"),
+    ("unknown priority", {"priority": "asap"}, 400, "invalid_request"),
 ])
 def test_every_refusal_is_a_clear_4xx_and_writes_nothing(hv, open_day, case, change, status, code):
     _, tok = hv.patient()
@@ -158,6 +159,19 @@ def test_every_refusal_is_a_clear_4xx_and_writes_nothing(hv, open_day, case, cha
     assert r.json()["error"]["code"] == code and r.json()["error"]["message"]
     assert hv.table_counts() == before
     assert hv.api.get("/bookings", tok).json() == {"bookings": []}
+
+
+def test_an_urgent_booking_keeps_its_triage_priority(hv, open_day):
+    """`priority` is stored on the booking and answered by POST and GET; without it a visit is normal."""
+    _, tok = hv.patient()
+    r = hv.book(tok, hv.body(open_day, "16:00", priority="urgent"))
+    assert r.status_code == 201 and r.json()["priority"] == "urgent", r.text
+    bid = r.json()["id"]
+    assert hv.api.get(f"/bookings/{bid}", tok).json()["priority"] == "urgent"
+    assert hv.booking_item(bid)["priority"] == {"S": "urgent"}
+    r = hv.book(tok, hv.body(open_day, "18:00"))
+    assert r.status_code == 201 and r.json()["priority"] == "normal", r.text
+    assert hv.api.get("/bookings", tok).json()["bookings"][-1]["priority"] == "normal"
 
 
 def test_a_token_with_an_e_id_personal_number_books_only_for_that_person(hv, open_day):

@@ -30,7 +30,8 @@ class Seeded:
 
 
 def seed_booking(seeded: Seeded, window: str, visit_type: str = "doctor", dlat: float = 0.0, dlon: float = 0.0,
-                 symptoms: str | None = "persistent cough", note_expired: bool = False, status: str = "confirmed"):
+                 symptoms: str | None = "persistent cough", note_expired: bool = False, status: str = "confirmed",
+                 priority: str | None = None):
     """Write one confirmed booking (and its clinical note) for the seeded region-day; returns its id."""
     from homevisits.clock import utc_iso
     from homevisits.persistence.booking import BookingModel, ClinicalNoteModel
@@ -47,7 +48,7 @@ def seed_booking(seeded: Seeded, window: str, visit_type: str = "doctor", dlat: 
                  patient={"personal_number": "19811218-9876", "name": "Anna Andersson", "phone": "+46701234567"},
                  address={"street": "Drottninggatan 1", "city": "Stockholm", "postal_code": "11122",
                           "door_code": "4321", "lat": CENTER[0] + dlat, "lon": CENTER[1] + dlon},
-                 payment_status="authorized", created_at=now, updated_at=now).save()
+                 payment_status="authorized", created_at=now, updated_at=now, priority=priority).save()
     if symptoms is not None:
         expires = datetime.now(timezone.utc) + (timedelta(days=-1) if note_expired else timedelta(days=90))
         ClinicalNoteModel(booking_id=bid, patient_sub=patient_sub, symptoms=symptoms, expires_at=expires).save()

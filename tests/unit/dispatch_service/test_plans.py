@@ -66,7 +66,8 @@ def test_plan_holds_no_personal_data(day_plan):
 def test_a_visit_type_no_clinician_has_is_reported_as_such(rd, config):
     _b, _s, plan = solve_plan(rd, config, [rd.visit("n", "10:00", "nurse")], [rd.shift("doc")])
     assert plan.unassigned == [{"booking_id": "n", "reason": "no_clinician_with_skill", "visit_type": "nurse",
-                                "window_start": "10:00", "window_end": "12:00", "status": "confirmed"}]
+                                "window_start": "10:00", "window_end": "12:00", "status": "confirmed",
+                                "priority": "normal"}]
 
 
 def test_kpis_sum_the_routes(day_plan):

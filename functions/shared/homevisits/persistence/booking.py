@@ -59,6 +59,7 @@ class BookingModel(Model):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     status_reason = UnicodeAttribute(null=True)  # why the last transition happened (e.g. hold_expired)
+    priority = UnicodeAttribute(null=True)  # triage: "urgent" | "normal" (absent: normal)
     version = VersionAttribute()
 
     by_patient = ByPatientIndex()
