@@ -157,12 +157,12 @@ def create_booking(body: Annotated[BookingRequest, Body()]):
 
 @app.get("/bookings", summary="The caller's own bookings")
 def list_bookings():
-    return service.list_bookings(current_caller(app).require("patient"))
+    return service.list_bookings(current_caller(app).require("patient"), default_clock().now())
 
 
 @app.get("/bookings/<booking_id>", summary="One of the caller's bookings")
 def get_booking(booking_id: Annotated[str, Path(max_length=64)]):
-    return service.get_booking(current_caller(app).require("patient"), booking_id)
+    return service.get_booking(current_caller(app).require("patient"), booking_id, default_clock().now())
 
 
 @app.post("/bookings/<booking_id>/cancel", summary="Cancel (free until 24 h before the window)")

@@ -35,8 +35,6 @@ STOCKHOLM = "Europe/Stockholm"
 # Clinicians hear about route changes only once the day is near: before that the plan is still
 # forming with every booking, and they read the route in the morning anyway.
 ROUTE_CHANGE_NOTICE_HOURS = 12
-# A patient is told about a new ETA only when it moved this much (small moves are noise).
-ETA_CHANGE_MIN_MINUTES = 15
 
 
 # ---------------------------------------------------------------- the port
@@ -215,15 +213,22 @@ def booking_cancelled(booking, detail: dict, identity: str) -> Message:
     return _patient_message(booking, "cancelled", text, identity)
 
 
-def eta_changed(booking, eta_iso: str, identity: str) -> Message:
+def eta_changed(booking, eta_iso: str, identity: str, late: bool = False) -> Message:
+    """A new ETA; `late`: it falls after the booked window (the patient may rather rebook)."""
     lang, tz = _lang(booking), _tz(booking)
     _day, start, end = _window(booking, tz)
     eta = _hhmm(eta_iso, tz)
-    if lang == "sv":
+    if late and lang == "sv":
+        text = (f"Vi är försenade: ditt hembesök beräknas nu till ca kl {eta}, efter din bokade tid {start}–{end}. "
+                "Svara inte på detta sms; vill du boka om, gör det i appen.")
+    elif late:
+        text = (f"We are running late: your home visit is now expected around {eta}, after your booked time "
+                f"{start}–{end}. If you would rather rebook, do so in the app.")
+    elif lang == "sv":
         text = f"Ny beräknad ankomsttid för ditt hembesök: ca kl {eta} (inom din bokade tid {start}–{end})."
     else:
         text = f"New expected arrival for your home visit: around {eta} (within your booked time {start}–{end})."
-    return _patient_message(booking, "eta_changed", text, identity)
+    return _patient_message(booking, "eta_late" if late else "eta_changed", text, identity)
 
 
 def route_changed(clinician_id: str, region_day: str, version, identity: str) -> Message:
@@ -279,6 +284,8 @@ def messages_for(event: dict, clock: Clock) -> list[Message]:
         return [booking_cancelled(b, detail, _event_key(event, detail.get("booking_id")))] if b else []
     if kind == "PlanChanged":
         return _plan_changed(event, detail, clock)
+    if kind == "EtaChanged":
+        return _eta_changes(detail.get("eta_changes") or [])
     return []
 
 
@@ -293,20 +300,30 @@ def _plan_changed(event: dict, detail: dict, clock: Clock) -> list[Message]:
         cid = c.get("clinician_id") if isinstance(c, dict) else c
         if cid:
             out.append(route_changed(cid, region_day, version, _event_key(event, region_day, version, "route")))
-    # Patients whose ETA moved, when dispatch lists them: [{"booking_id", "eta", "previous_eta"}].
-    for change in detail.get("eta_changes") or detail.get("changed_etas") or []:
-        eta, before = change.get("eta"), change.get("previous_eta")
+    return out + _eta_changes(detail.get("eta_changes") or detail.get("changed_etas") or [])
+
+
+def _eta_changes(changes: list) -> list[Message]:
+    """Patients whose ETA moved: [{"booking_id", "eta", "previous_eta", "reason"?}]. With a
+    `reason` (moved | late) dispatch's live ETAs already decided the text is due (once per
+    threshold); without one the move must exceed the margin. One text per booking and ETA (or
+    per booking for "late"), whichever event carried it (a plan's PlanChanged or an EtaChanged)."""
+    from homevisits.settings import eta_notify_margin_minutes
+    out = []
+    for change in changes:
+        eta, before, reason = change.get("eta"), change.get("previous_eta"), change.get("reason")
         if not eta:
             continue
-        if before:
+        if before and not reason:
             try:
-                if abs((parse_utc(eta) - parse_utc(before)).total_seconds()) < ETA_CHANGE_MIN_MINUTES * 60:
+                if abs((parse_utc(eta) - parse_utc(before)).total_seconds()) < eta_notify_margin_minutes() * 60:
                     continue
             except ValueError:
                 pass
         b = _booking(change.get("booking_id"))
         if b and b.status in (S.CONFIRMED, S.EN_ROUTE):
-            out.append(eta_changed(b, eta, _event_key(event, region_day, version, b.booking_id, "eta")))
+            late = reason == "late"
+            out.append(eta_changed(b, eta, f"ETA|{b.booking_id}|" + ("late" if late else eta), late=late))
     return out
 
 

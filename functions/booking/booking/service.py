@@ -55,13 +55,15 @@ def booking_id_for(caller_sub: str, idempotency_key: str) -> str:
     return "bk_" + keyed_hash(f"booking:{caller_sub}:{idempotency_key}")[:26]
 
 
-def view(b: BookingModel) -> dict:
-    """A booking as its patient sees it (no personal numbers, no symptoms)."""
+def view(b: BookingModel, now: datetime | None = None) -> dict:
+    """A booking as its patient sees it (no personal numbers, no symptoms); with `now`, its ETA is
+    the live one as of then (`live_eta`)."""
     out = {"id": b.booking_id, "status": b.status, "region": b.region, "date": b.date,
            "window_start": b.window_start, "window_end": _local_end(b), "visit_type": b.visit_type,
            "starts_at": b.starts_at, "ends_at": b.ends_at, "priority": b.priority or "normal",
            "fee": {"amount": int(b.fee_amount), "currency": b.fee_currency, "reason": b.fee_reason},
-           "hold_expires_at": b.hold_expires_at, "payment_status": b.payment_status, "eta": b.eta,
+           "hold_expires_at": b.hold_expires_at, "payment_status": b.payment_status,
+           "eta": live_eta(b, now) if now is not None else b.eta,
            "address": {k: b.address.get(k) for k in ("street", "city", "postal_code")},
            "patient": {"name": (b.patient or {}).get("name")},
            "created_at": b.created_at, "updated_at": b.updated_at}
@@ -70,6 +72,20 @@ def view(b: BookingModel) -> dict:
     if b.cancellation:
         out["cancellation"] = b.cancellation
     return out
+
+
+def live_eta(b: BookingModel, now: datetime) -> str | None:
+    """The visit's ETA as of `now`, recomputed from its clinician's live route (visit events,
+    position, travel: homevisits.live_eta) with one GetItem; the copy the last plan wrote when
+    there is no live route (or the visit is no longer on the way)."""
+    if b.status not in (S.CONFIRMED, S.EN_ROUTE, S.ARRIVED) or not b.clinician_id:
+        return b.eta
+    from homevisits.live_eta import eta_of
+    from homevisits.persistence import live
+    from homevisits.regions import load_config
+    item = live.get_route(b.region_day, b.clinician_id)
+    e = eta_of(item.route() if item else None, b.booking_id, now, load_config().region(b.region).travel or None)
+    return e.eta if e else b.eta
 
 
 def _local_end(b: BookingModel) -> str:
@@ -333,12 +349,12 @@ def _own(caller: Caller, booking_id: str) -> BookingModel:
     return b
 
 
-def get_booking(caller: Caller, booking_id: str) -> dict:
-    return view(_own(caller, booking_id))
+def get_booking(caller: Caller, booking_id: str, now: datetime) -> dict:
+    return view(_own(caller, booking_id), now)
 
 
-def list_bookings(caller: Caller) -> dict:
-    return {"bookings": [view(b) for b in repository.bookings_of_patient(caller.sub)]}
+def list_bookings(caller: Caller, now: datetime) -> dict:
+    return {"bookings": [view(b, now) for b in repository.bookings_of_patient(caller.sub)]}
 
 
 def cancel_booking(ctx: Context, caller: Caller, booking_id: str, reason: str | None) -> dict:

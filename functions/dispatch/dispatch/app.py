@@ -55,10 +55,11 @@ def _day(value: str):
 def get_plan(region: RegionId, date: DateStr):
     current_caller(app).require_dispatcher_of(region)
     load_config().region(region)
-    from dispatch import repository
+    from dispatch import live, repository
     plan = repository.get_plan(region, _day(date))
     if plan is None:
         raise NotFound(f"no plan for {region} on {date} yet", code="no_plan")
+    live.show_on_plan(plan, default_clock().now())
     return plan.to_public()
 
 
@@ -103,20 +104,22 @@ def my_route(date: Annotated[Optional[str], Query(pattern=r"^\d{4}-\d{2}-\d{2}$"
     caller = current_caller(app).require("clinician")
     if not caller.region:
         raise Forbidden("the token carries no region", code="no_region")
-    from dispatch import repository
+    from dispatch import live, repository
     from dispatch.plans import clinician_route
+    from homevisits.regions import region_day_key
     now = default_clock().now()
     region = load_config().region(caller.region)
     day = _day(date) if date else region.local_date(now)
-    return clinician_route(caller, region.id, day, now, repo=repository)
+    route = clinician_route(caller, region.id, day, now, repo=repository)
+    return live.show_on_route(route, region_day_key(region.id, day), caller.sub, now)
 
 
 @app.post("/visits/<id>/events", summary="Mark a visit on the way, arrived, completed or no-show")
 def visit_event(id: Annotated[str, Path(max_length=80)], body: Annotated[VisitEventIn, Body()]):
     caller = current_caller(app)
-    from dispatch import repository
+    from dispatch import live, repository
     from dispatch.visits import record_visit_event
-    return record_visit_event(id, body.type, caller, default_clock().now(), repo=repository,
+    return record_visit_event(id, body.type, caller, default_clock().now(), repo=repository, live=live,
                               publish=lambda detail: messaging.publish(messaging.SOURCE_DISPATCH, "VisitEvent", detail))
 
 

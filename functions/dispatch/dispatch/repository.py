@@ -159,6 +159,16 @@ def apply_transition(booking: BookingModel, from_status: str, to_status: str, re
         raise TransitionConflict(booking.booking_id)
 
 
+def visit_events(booking_ids: list[str]) -> dict:
+    """booking id -> {event type: iso} of the accepted visit events (one BatchGetItem)."""
+    from dispatch.visits import EVENTS
+    keys = [event_key(b, t) for b in dict.fromkeys(booking_ids) for t in EVENTS]
+    out: dict = {}
+    for rec in VisitEventModel.batch_get(keys, consistent_read=True):
+        out.setdefault(rec.booking_id, {})[rec.type] = rec.at
+    return out
+
+
 def mark_published(record: VisitEventModel) -> None:
     record.update(actions=[VisitEventModel.published.set(True)])
 

@@ -14,7 +14,7 @@ the first publish failed, so payments and notifications get it at least once).""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from homevisits.auth import Caller
 from homevisits.booking_state import BookingStatus as S
@@ -68,11 +68,14 @@ def may_post_event(caller: Caller, booking_region: str, booking_clinician: str |
     return False
 
 
-def record_visit_event(booking_id: str, event_type: str, caller: Caller, now: datetime, *, repo, publish) -> dict:
+def record_visit_event(booking_id: str, event_type: str, caller: Caller, now: datetime, *, repo, publish,
+                       live=None) -> dict:
     """Apply one visit event; returns {"booking_id", "status", "event_id", "repeat"}.
 
     `repo`: the dispatch repository (get_booking, get_plan, get_event, apply_transition,
-    mark_published, event_record); `publish(detail)`: puts the VisitEvent on the bus."""
+    mark_published, event_record); `publish(detail)`: puts the VisitEvent on the bus; `live`:
+    the live ETAs (dispatch.live: eta_after_event, record_event), None to leave them alone. The
+    "on the way" event carries the visit's live ETA (the patient's text says it), never a plan time."""
     if event_type not in EVENTS:
         raise InvalidRequest(f"type must be one of {sorted(EVENTS)}", code="invalid_event_type")
     booking = repo.get_booking(booking_id)
@@ -107,42 +110,29 @@ def record_visit_event(booking_id: str, event_type: str, caller: Caller, now: da
                 repo.mark_published(record)
             return {"booking_id": booking_id, "status": booking.status, "event_id": record.event_id, "repeat": True}
         clinician = (caller.sub if caller.role == "clinician" else None) or booking.clinician_id or planned
+        eta = booking.eta
+        if live is not None and event_type == "on_the_way":
+            eta = live.eta_after_event(booking, clinician, event_type, now) or _not_before(eta, now)
         record = repo.event_record(booking_id, event_type, event_id=event_id(booking_id, event_type),
-                                   at=utc_iso(now), clinician_id=clinician, actor_sub=caller.sub,
-                                   eta=live_eta(booking, now, repo) if event_type == "on_the_way" else booking.eta)
+                                   at=utc_iso(now), clinician_id=clinician, actor_sub=caller.sub, eta=eta)
         try:
             # Conditioned on the status and version read and on the event record not existing yet.
             repo.apply_transition(booking, tr.from_status, tr.to_status, record, now)
         except repo.TransitionConflict:
             booking = repo.get_booking(booking_id)  # moved meanwhile (or this event won elsewhere): decide again
             continue
+        if live is not None:
+            live.record_event(booking, clinician, event_type, now,
+                              told_eta=record.eta if event_type == "on_the_way" else None)
         publish(_detail(record))
         repo.mark_published(record)
         return {"booking_id": booking_id, "status": tr.to_status, "event_id": record.event_id, "repeat": False}
     raise InvalidTransition("the visit changed while the event was applied; try again", code="conflict")
 
 
-def live_eta(booking, now: datetime, repo) -> str | None:
-    """The ETA to tell a patient when the clinician sets off: the planned one, unless the day has
-    slipped — then now + the drive from the stop before (the plan's ETA may already be past)."""
-    planned = booking.eta
-    try:
-        from homevisits.regions import load_config
-        from homevisits.travel import duration_s
-        here = (float(booking.address["lat"]), float(booking.address["lon"]))
-        prev = None
-        plan = repo.get_plan(booking.region, booking.date)
-        for route in (plan.routes if plan else []):
-            ids = [s["booking_id"] for s in route["stops"]]
-            if booking.booking_id in ids:
-                i = ids.index(booking.booking_id)
-                addr = route["stops"][i - 1].get("address") if i > 0 else None
-                prev = (float(addr["lat"]), float(addr["lon"])) if addr and addr.get("lat") is not None else None
-        drive = duration_s(prev, here, load_config().region(booking.region).travel) if prev else 0
-        earliest = utc_iso(now + timedelta(seconds=drive))
-    except Exception:  # an ETA is advice: never fail the event for it
-        return planned or utc_iso(now)
-    return max(planned, earliest) if planned else earliest
+def _not_before(eta: str | None, now: datetime) -> str:
+    """Without a live route (no plan yet): the booking's ETA, never one already past."""
+    return max(eta, utc_iso(now)) if eta else utc_iso(now)
 
 
 def _detail(record) -> dict:

@@ -26,8 +26,9 @@ from homevisits.clock import default_clock
 from homevisits.observability import get_logger
 from homevisits.regions import load_config, parse_region_day, region_day_key
 
-from dispatch import repository
+from dispatch import live, repository
 from dispatch.builder import build_problem
+from dispatch.kpis import timeliness
 from dispatch.plans import Plan, changed_clinicians, plan_from_solution, previous_routes
 from dispatch.travel_providers import provider_for
 
@@ -136,7 +137,8 @@ def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "re
         plan.solver["time_limit_s"] = time_limit_s
         plan.keep_pins(pins)
         changed = changed_clinicians(previous.routes if previous else None, plan.routes)
-        plan.announce = announcement(previous, plan)
+        pending = _live(plan, built, now)
+        plan.announce = announcement(previous, plan, pending.eta_changes)
         try:
             repository.save_plan(plan, previous.version if previous else None)
         except repository.StalePlan:
@@ -145,6 +147,7 @@ def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "re
                 logger.info("a plan at least as new is stored", extra={"region_day": plan.region_day})
                 return ReplanResult(latest, stored=False)
             continue
+        live.save_pending(pending, plan.version, now)
         _copy_etas(plan, built.visits)
         _announce(plan)
         logger.info("plan stored", extra={"region_day": plan.region_day, "version": plan.version,
@@ -154,12 +157,23 @@ def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "re
     raise repository.StalePlan(f"could not store a plan of {region_day_key(region_id, day)} after {attempts} attempts")
 
 
-def announcement(previous: Plan | None, plan: Plan) -> dict:
+def _live(plan: Plan, built, now) -> "live.Pending":
+    """The plan's live ETAs (dispatch.live): its stops and timeliness KPIs show them, and the
+    patients whose ETA moved past the margin are listed for its PlanChanged."""
+    pending = live.for_plan(plan, built.shifts, now, events_of=repository.visit_events)
+    plan.kpis.update(timeliness(plan.routes, plan.unassigned, int(plan.kpis.get("late_risk_minutes", 15))))
+    return pending
+
+
+def announcement(previous: Plan | None, plan: Plan, eta_changes: list | None = None) -> dict:
     """What PlanChanged tells: the clinicians whose route changed, and each visit whose ETA moved
-    ({booking_id, eta, previous_eta}; notifications decide which move is worth an SMS)."""
+    ({booking_id, eta, previous_eta}): `eta_changes` when the live ETAs decided them (dispatch.live:
+    once per threshold, against what the patient last heard), else every plan ETA that changed
+    (notifications then decide which move is worth an SMS)."""
     before = previous.assignments() if previous else {}
-    etas = [{"booking_id": b, "eta": eta, "previous_eta": before[b][1]}
-            for b, (_, eta) in sorted(plan.assignments().items()) if b in before and before[b][1] != eta]
+    etas = eta_changes if eta_changes is not None else [
+        {"booking_id": b, "eta": eta, "previous_eta": before[b][1]}
+        for b, (_, eta) in sorted(plan.assignments().items()) if b in before and before[b][1] != eta]
     return {"clinicians": changed_clinicians(previous.routes if previous else None, plan.routes), "eta_changes": etas}
 
 
@@ -205,8 +219,10 @@ def steer(region_id: str, day: date, move, *, plan_version: int, clock=None) -> 
                               input_hash=previous.input_hash if previous.input_hash == inputs.input_hash else "",
                               trigger="move", late_risk_minutes=int(os.environ.get("LATE_RISK_MINUTES", "15")))
     plan.keep_pins(pins)
-    plan.announce = announcement(previous, plan)
+    pending = _live(plan, built, now)
+    plan.announce = announcement(previous, plan, pending.eta_changes)
     repository.save_plan(plan, previous.version)
+    live.save_pending(pending, plan.version, now)
     _copy_etas(plan, built.visits)
     _announce(plan)
     logger.info("plan moved by hand", extra={"region_day": plan.region_day, "version": plan.version})

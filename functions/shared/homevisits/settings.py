@@ -30,3 +30,12 @@ def env(name: str, default: str | None = None) -> str:
 
 def is_local() -> bool:
     return bool(os.environ.get("HOMEVISITS_LOCAL_BUS_URL"))
+
+
+def eta_notify_margin_minutes() -> int:
+    """How far (minutes) a visit's live ETA may move from what its patient last heard before they
+    are texted again (ETA_NOTIFY_MARGIN_MINUTES, default 15)."""
+    try:
+        return max(1, int(os.environ.get("ETA_NOTIFY_MARGIN_MINUTES", "15")))
+    except ValueError:
+        return 15

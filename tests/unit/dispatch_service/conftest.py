@@ -76,3 +76,46 @@ class RegionDay:
 @pytest.fixture
 def rd(stockholm) -> RegionDay:
     return RegionDay(stockholm)
+
+
+class LiveStore:
+    """homevisits.persistence.live in memory (the items are the real model objects, never saved),
+    with its version guard: a save of an item read before another save is refused."""
+
+    def __init__(self):
+        self.items: dict = {}
+        self.saves = 0
+
+    def new_route(self, region_day, clinician_id, day_end):
+        from homevisits.persistence import live
+        return live.LiveRouteModel(*live.key(region_day, clinician_id), region_day=region_day,
+                                   clinician_id=clinician_id)
+
+    def _copy(self, item):
+        from homevisits.persistence import live
+        return live.LiveRouteModel.from_raw_data(item.serialize()) if item is not None else None
+
+    def get_route(self, region_day, clinician_id):
+        return self._copy(self.items.get((region_day, clinician_id)))
+
+    def routes_of_day(self, region_day):
+        return {c: self._copy(i) for (rd, c), i in self.items.items() if rd == region_day}
+
+    def save_route(self, item):
+        stored = self.items.get((item.region_day, item.clinician_id))
+        if (stored.version if stored else None) != item.version:
+            return False
+        item.version = (item.version or 0) + 1
+        self.items[(item.region_day, item.clinician_id)] = self._copy(item)
+        self.saves += 1
+        return True
+
+
+@pytest.fixture
+def live_store(monkeypatch):
+    """dispatch.live on an in-memory store, with no visit events recorded."""
+    from dispatch import live, repository
+    fake = LiveStore()
+    monkeypatch.setattr(live, "store", fake)
+    monkeypatch.setattr(repository, "visit_events", lambda ids: {})
+    return fake

@@ -50,7 +50,7 @@ class Store:
 
 
 @pytest.fixture
-def world(rd, monkeypatch):
+def world(rd, monkeypatch, live_store):
     store = Store(rd.inputs([rd.visit("a", "08:00", dlat=0.01), rd.visit("b", "12:00", dlon=0.01)],
                             [rd.shift("doc")]))
     for name in ("get_plan", "load_inputs", "save_plan", "write_etas", "mark_announced"):
