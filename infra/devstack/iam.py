@@ -160,18 +160,46 @@ TRANSACT_ITEM_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "De
                          "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
 
 
+@lru_cache(maxsize=1)
+def _partition_keys() -> dict:
+    """Local table name -> its partition key attribute (from the template)."""
+    return {d["args"]["TableName"]: next(k["AttributeName"] for k in d["args"]["KeySchema"] if k["KeyType"] == "HASH")
+            for d in tpl.table_definitions()}
+
+
+def _leading_keys(params: dict) -> dict:
+    """The `dynamodb:LeadingKeys` condition key of a call on one table's items: the partition key
+    value(s) it touches (Key or Item; a Query's key condition on the table). Absent otherwise."""
+    table = str(params.get("TableName", "")).rsplit("/", 1)[-1]
+    name = _partition_keys().get(table)
+    if not name or params.get("IndexName"):
+        return {}
+    value = (params.get("Key") or params.get("Item") or {}).get(name)
+    if value is None and params.get("KeyConditionExpression"):
+        refs = [p for p, n in (params.get("ExpressionAttributeNames") or {}).items() if n == name] + [name]
+        for ref in refs:
+            m = re.search(re.escape(ref) + r"\s*=\s*(:\w+)", params["KeyConditionExpression"])
+            if m:
+                value = (params.get("ExpressionAttributeValues") or {}).get(m.group(1))
+                break
+    if not isinstance(value, dict):
+        return {}
+    return {"dynamodb:LeadingKeys": [str(next(iter(value.values())))]}
+
+
 def _dynamodb(operation: str, params: dict) -> list[Request]:
     if operation in ("TransactWriteItems", "TransactGetItems"):
         out = []
         for item in params.get("TransactItems", []):
             [(kind, body)] = item.items()
             out.append(Request(f"dynamodb:{TRANSACT_ITEM_ACTIONS[kind]}", _table_arn(body["TableName"]),
-                               {"dynamodb:EnclosingOperation": operation}))
+                               {"dynamodb:EnclosingOperation": operation, **_leading_keys(body)}))
         return out
     if operation in ("BatchGetItem", "BatchWriteItem"):
         return [Request(f"dynamodb:{operation}", _table_arn(t)) for t in params.get("RequestItems", {})]
     if "TableName" in params:
-        return [Request(f"dynamodb:{operation}", _table_arn(params["TableName"], params.get("IndexName")))]
+        return [Request(f"dynamodb:{operation}", _table_arn(params["TableName"], params.get("IndexName")),
+                        _leading_keys(params))]
     if "StreamArn" in params:
         return [Request(f"dynamodb:{operation}", params["StreamArn"])]
     return [Request(f"dynamodb:{operation}", "*")]

@@ -12,7 +12,7 @@ import re
 
 from devstack import template as tpl
 
-APPS = ("booking.app", "dispatch.app", "payments.app")
+APPS = ("booking.app", "dispatch.app", "dispatch.location", "payments.app")
 TITLE = "Home visits API"
 DESCRIPTION = ("Book a doctor or nurse home inside a 2-hour window, follow the visit, and let dispatch "
                "plan the routes. Not for emergencies: in a life-threatening situation call 112; "

@@ -163,3 +163,27 @@ def test_a_repeated_event_through_the_queue_sends_once(api, stack):
     assert len(items) == 1
     assert items[0].status == "sent_locally" and items[0].channel == "sms"
     _assert_clean(items[0].text)
+
+
+def test_a_live_eta_change_is_texted_once_whichever_event_carries_it(stack):
+    """dispatch decided (reason given): the same new ETA on an EtaChanged and on a PlanChanged is one
+    text; 'the window will be missed' is its own text, once, saying the ETA is after the window."""
+    from booking.notifications import handle_event
+    bid, sub = _booking(stack)
+    sender = RecordingSender()
+    near = Clock(datetime(2026, 12, 1, 15, 30, tzinfo=timezone.utc))
+    moved = {"booking_id": bid, "eta": "2026-12-01T15:50:00Z", "previous_eta": "2026-12-01T15:30:00Z",
+             "reason": "moved"}
+    assert handle_event(_event("EtaChanged", {"region_day": "stockholm#2026-12-01", "eta_changes": [moved]},
+                               "homevisits.dispatch"), sender, near) == ["sent"]
+    plan = {"region_day": "stockholm#2026-12-01", "version": 9, "clinicians": [], "eta_changes": [moved]}
+    assert handle_event(_event("PlanChanged", plan, "homevisits.dispatch"), sender, near) == ["duplicate"]
+    late = {"booking_id": bid, "eta": "2026-12-01T17:05:00Z", "previous_eta": "2026-12-01T16:55:00Z", "reason": "late"}
+    for _ in range(2):
+        handle_event(_event("EtaChanged", {"region_day": "stockholm#2026-12-01", "eta_changes": [late]},
+                            "homevisits.dispatch"), sender, near)
+    assert [i.kind for i in _outbox(f"patient:{sub}")].count("eta_late") == 1
+    assert "16:50" in sender.sent[0][1] and "18:05" in sender.sent[1][1] and "16:00–18:00" in sender.sent[1][1]
+    assert len(sender.sent) == 2
+    for _, text in sender.sent:
+        _assert_clean(text)

@@ -52,6 +52,8 @@ MATRIX = {
     # the world's day may have no plan (404 no_plan) or another version (409): either is not a denial
     ("POST", "/regions/stockholm/plans/{day}/moves"): row("deny", dispatcher_of_region="any"),
     ("GET", "/me/route?date={day}"): row("deny", clinician_of_visit="ok", other_clinician="ok"),
+    # a clinician reports their own position only (the token's sub): any clinician may
+    ("POST", "/me/location"): row("deny", clinician_of_visit="ok", other_clinician="ok"),
     # dispatch lets a dispatcher of the visit's region post visit events (no-shows reported by phone)
     ("POST", "/visits/{event}/events"): row("deny", clinician_of_visit="ok", dispatcher_of_region="allowed"),
     ("GET", "/me/access-log"): row("deny", owner="ok", other_patient="ok"),
@@ -122,6 +124,8 @@ def _body(h, method: str, path: str, world) -> dict | None:
         return h.shift_body("nurse", "10:00", "14:00")
     if path.endswith("/events"):
         return {"type": "on_the_way"}
+    if path == "/me/location":
+        return {"lat": 59.3326, "lon": 18.0649}
     if path.endswith("/moves"):
         return {"booking_id": "bk-matrix", "clinician_id": None, "plan_version": 1}
     if path == "/payments/webhook":

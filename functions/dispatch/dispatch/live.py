@@ -175,6 +175,24 @@ def _update(region_day: str, clinician_id: str, now: datetime, change, *, announ
     return None
 
 
+def refresh_day(region_day: str, now: datetime) -> int:
+    """The clock moved with no event or ping (a visit running over, a clinician stuck): recompute
+    every route of the region-day and tell the patients whose ETA crossed a threshold meanwhile.
+    Writes only the routes whose patients are told. The number of patients told."""
+    told = 0
+    for item in store.routes_of_day(region_day).values():
+        if not item.stops:
+            continue
+        changes, new_told = tells(current(item, now), item.told or {}, eta_notify_margin_minutes())
+        if not changes:
+            continue
+        item.told, item.updated_at = new_told, utc_iso(now)
+        if store.save_route(item):  # lost to a ping or an event: that write told them already
+            publish_eta_changes(region_day, changes)
+            told += len(changes)
+    return told
+
+
 def publish_eta_changes(region_day: str, changes: list[dict]) -> None:
     try:
         messaging.publish(messaging.SOURCE_DISPATCH, "EtaChanged", {"region_day": region_day, "eta_changes": changes})

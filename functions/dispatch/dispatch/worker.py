@@ -120,6 +120,7 @@ def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "re
             # run's ETA writes may have landed after a newer plan's), and publish its PlanChanged
             # if the run that stored it died before it could.
             _copy_etas(previous, {v.booking_id: v for v in inputs.visits})
+            _refresh_live(previous.region_day, now)
             if previous.announce is not None:
                 _announce(previous)
             return ReplanResult(previous, stored=False, skipped=True, changed=[])
@@ -155,6 +156,14 @@ def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "re
                                           "unassigned": plan.kpis.get("visits_unassigned")})
         return ReplanResult(plan, stored=True, changed=changed)
     raise repository.StalePlan(f"could not store a plan of {region_day_key(region_id, day)} after {attempts} attempts")
+
+
+def _refresh_live(region_day: str, now) -> None:
+    """Time passed with the plan unchanged: patients whose ETA crossed a threshold are told."""
+    try:
+        live.refresh_day(region_day, now)
+    except Exception as err:  # noqa: BLE001 - advice only; the next run tries again
+        logger.error("live ETAs not refreshed", extra={"region_day": region_day, "error_type": type(err).__name__})
 
 
 def _live(plan: Plan, built, now) -> "live.Pending":

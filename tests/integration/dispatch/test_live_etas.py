@@ -4,7 +4,7 @@ and the travel model, never a plan time the day has overtaken (issue 14, item 3)
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time, timezone
+from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -128,3 +128,49 @@ def test_the_patient_is_texted_once_per_move_past_the_margin(api, day, drain):
     assert r.status_code == 200, r.text
     drain(30)
     assert len([m for m in _outbox(day["b"], day) if m.kind == "eta_changed"]) == len(moved)
+
+
+def test_a_reported_position_moves_the_eta_and_the_clinician_sees_it(api, day, drain):
+    """On the way to B; a position 8 km out at 11:00 says B is further than the plan's drive: the
+    ETA everyone sees becomes that position's drive, and an older ping changes nothing."""
+    day["clock"]("11:00")
+    _event(api, day, day["b"], "on_the_way")
+    before = _eta(api, day, day["b"])
+    far = {"lat": 59.3326 + 0.07, "lon": 18.0649 + 0.05}
+    r = api.post("/me/location", day["doc"], far)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["stored"] is True
+    after = _eta(api, day, day["b"])
+    assert after > before + timedelta(minutes=5), (before, after)
+    assert next(s for s in body["stops"] if s["booking_id"] == day["b"])["eta"] == _iso(after)
+    assert parse_utc(_route_stop(api, day, day["b"])["eta"]) == after
+    old = api.post("/me/location", day["doc"], {**far, "lat": 59.3326, "at": _iso(day["at"]("10:59"))})
+    assert old.status_code == 200 and old.json()["stored"] is False
+    assert _eta(api, day, day["b"]) == after
+
+
+@pytest.mark.parametrize("body,code", [
+    ({"lat": 91, "lon": 18.06}, "invalid_request"),
+    ({"lat": 59.33}, "invalid_request"),
+    ({"lat": "north", "lon": 18.06}, "invalid_request"),
+    ({"lat": 18.06, "lon": 59.33}, "position_outside_region"),  # swapped
+    ({"lat": 59.33, "lon": 18.06, "at": "2026-12-01T09:00:00"}, "invalid_time"),  # no time zone
+    ({"lat": 59.33, "lon": 18.06, "at": "2099-01-01T00:00:00Z"}, "invalid_time"),
+])
+def test_a_bad_position_is_refused_and_nothing_is_written(api, day, body, code):
+    from homevisits.persistence import live
+    clinician = next(iter(day["s"].clinicians))
+    before = live.get_route(day["s"].region_day, clinician)
+    r = api.post("/me/location", day["doc"], body)
+    assert r.status_code == 400 and r.json()["error"]["code"] == code, r.text
+    assert live.get_route(day["s"].region_day, clinician).version == before.version
+
+
+def test_only_a_clinician_reports_a_position(api, day):
+    r = api.post("/me/location", day["dispatcher"], {"lat": 59.33, "lon": 18.06})
+    assert r.status_code == 403, r.text
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

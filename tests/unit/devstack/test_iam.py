@@ -103,3 +103,21 @@ def test_every_function_policy_expands_and_resolves():
         for s in iam.policy_statements(fid):
             text = repr(s)
             assert "Ref" not in text and "Fn::" not in text and "${" not in text, (fid, s)
+
+
+def test_the_location_function_reaches_only_the_live_route_items():
+    """LocationFunction's policy is conditioned on dynamodb:LeadingKeys LIVE#*: its own items are
+    allowed, any other OpsTable item (visit events, the outbox) or a Query is denied."""
+    live = {"TableName": "OpsTable", "Key": {"pk": {"S": "LIVE#stockholm#2026-12-01"}, "sk": {"S": "ROUTE#doc-1"}}}
+    other = {"TableName": "OpsTable", "Key": {"pk": {"S": "VISIT#bk-1"}, "sk": {"S": "EVENT#arrived"}}}
+    assert _decide("LocationFunction", "dynamodb", "GetItem", live) == {"allow"}
+    assert _decide("LocationFunction", "dynamodb", "PutItem", {"TableName": "OpsTable", "Item": live["Key"]}) == {"allow"}
+    assert _decide("LocationFunction", "dynamodb", "GetItem", other) == {"implicit_deny"}
+    assert _decide("LocationFunction", "dynamodb", "PutItem", {"TableName": "OpsTable", "Item": other["Key"]}) \
+        == {"implicit_deny"}
+    query = {"TableName": "OpsTable", "KeyConditionExpression": "#0 = :0", "ExpressionAttributeNames": {"#0": "pk"},
+             "ExpressionAttributeValues": {":0": {"S": "LIVE#stockholm#2026-12-01"}}}
+    assert _decide("LocationFunction", "dynamodb", "Query", query) == {"implicit_deny"}
+    assert iam.authorization_requests("dynamodb", "Query", query)[0].context == {
+        "dynamodb:LeadingKeys": ["LIVE#stockholm#2026-12-01"]}
+    assert _decide("LocationFunction", "dynamodb", "GetItem", {**live, "TableName": "BookingsTable"}) == {"implicit_deny"}
