@@ -224,8 +224,10 @@ def record_event(booking, clinician_id: str | None, event_type: str, at: datetim
         events = dict(item.events or {})
         events[bid] = {**events.get(bid, {}), event_type: utc_iso(at)}
         item.events = events
-        if told_eta:
-            item.told = {**(item.told or {}), bid: {"eta": told_eta, "late": False}}
+        if told_eta:  # the text said this ETA, and so said the window will be missed if it will
+            window_end = next((st["window_end_at"] for st in item.stops or [] if st["booking_id"] == bid), None)
+            late = bool(window_end) and parse_utc(told_eta) > parse_utc(window_end)
+            item.told = {**(item.told or {}), bid: {"eta": told_eta, "late": late}}
 
     try:
         _update(booking.region_day, clinician_id, at, change)

@@ -115,3 +115,14 @@ def test_time_passing_alone_tells_a_patient_their_window_will_be_missed_once(pla
     [(kind, detail)] = planned.published
     assert kind == "EtaChanged" and detail["eta_changes"][0]["reason"] == "late"
     assert live.refresh_day(rd_key, later + timedelta(minutes=5)) == 0
+
+
+def test_setting_off_already_late_is_one_text_not_two(planned):
+    """The on-the-way text names an ETA after the window: that is the patient's 'late' news, so no
+    separate late text follows from the same event."""
+    rd = planned.rd
+    at = MORNING + timedelta(hours=3, minutes=55)  # 10:55 local for a's 08–10
+    eta = live.eta_after_event(booking("a", rd), "doc", "on_the_way", at)
+    planned.published.clear()
+    live.record_event(booking("a", rd), "doc", "on_the_way", at, told_eta=eta)
+    assert not [d for t, d in planned.published if t == "EtaChanged" and any(c["booking_id"] == "a" for c in d["eta_changes"])]
