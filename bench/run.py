@@ -32,6 +32,8 @@ def benches(full: bool) -> list[tuple[str, list[str]]]:
         ("Dispatch: Gehring-Homberger VRPTW vs PyVRP and VROOM (complete plans at any budget)",
          ["bench.homberger"] + (["--instances", "c1_10_1,r1_10_1,rc2_10_1", "--budgets", "1,10,30"] if full
                                 else ["--size", "200", "--sample", "3", "--budgets", "10"])),
+        ("Dispatch: wall time of `homevisits solve` against --time-limit (1 000 visits, process start-up included)",
+         ["bench.solve_wall", "--budgets", "1,10" if full else "1", "--runs", "3" if full else "2"]),
         ("Dispatch: Solomon VRPTW vs PyVRP and VROOM", ["bench.solomon", "--budget", "10"] +
          (["--all"] if full else ["--sample", "12"])),
         ("Dispatch: Solomon VRPTW on two processes each (ours as in production, PyVRP best of two seeds)",

@@ -32,7 +32,8 @@ class Job:
     Amounts as VROOM's: ``delivery`` is loaded at the vehicle's start and dropped here, ``pickup``
     is picked up here and brought back to the end. The optimizer counts ``delivery`` against
     ``capacity``; ``pickup`` is read by ``vroom_io`` (which hands the optimizer pickup-only
-    dimensions as deliveries, an equivalent constraint) and by the feasibility checker.
+    dimensions as deliveries, an equivalent constraint) and by the feasibility checker;
+    ``optimizer.solve`` refuses a job with ``pickup`` amounts (ValueError) rather than ignore them.
     """
 
     id: int
@@ -54,8 +55,9 @@ Visit = Job
 class Vehicle:
     """A clinician's shift: from ``start`` to ``end`` (location indices) inside ``time_window``.
 
-    ``max_tasks`` (VROOM's) bounds the jobs of its route; the optimizer does not read it:
-    ``vroom_io`` hands it over as one more capacity dimension, and the feasibility checker checks it.
+    ``max_tasks`` (VROOM's) bounds the jobs of its route; the optimizer does not model it
+    (``optimizer.solve`` refuses it with a ValueError): ``vroom_io.for_optimizer`` hands it over as
+    one more capacity dimension, and the feasibility checker checks it.
     """
 
     id: int

@@ -481,3 +481,23 @@ def test_the_insertion_uses_a_second_window_and_takes_the_break_in_its_window(mk
     assert 13 * H <= arr[2] <= 14 * H
     brk = [s for s in steps if s.type == "break"]
     assert len(brk) == 1 and 11 * H <= brk[0].arrival <= 12 * H
+
+
+@pytest.mark.parametrize("field", ["pickup", "max_tasks"])
+def test_solve_refuses_what_the_model_ignores_and_for_optimizer_converts_it(mk, field):
+    """The model counts deliveries only and has no task limit: a pickup or a max_tasks handed to
+    ``solve`` directly is refused, not silently dropped; ``vroom_io.for_optimizer`` converts it."""
+    from dispatch.vroom_io import for_optimizer, from_optimizer
+
+    if field == "pickup":  # capacity 1, two pickups of 1: one route cannot take both
+        jobs = [Job(1, 1, 0, pickup=(1,)), Job(2, 2, 0, pickup=(1,))]
+        vehicles = [Vehicle(1, 0, 0, (8 * H, 16 * H), capacity=(1,)), Vehicle(2, 0, 0, (8 * H, 16 * H), capacity=(1,))]
+    else:
+        jobs = [Job(1, 1, 0), Job(2, 2, 0)]
+        vehicles = [Vehicle(1, 0, 0, (8 * H, 16 * H), max_tasks=1), Vehicle(2, 0, 0, (8 * H, 16 * H), max_tasks=1)]
+    p = mk(jobs, vehicles)
+    with pytest.raises(ValueError, match=field):
+        solve(p, TL)
+    sol = from_optimizer(solve(for_optimizer(p), TL), p)
+    feasible(p, sol, require_all=True)
+    assert sorted(len(r) for r in route_jobs(sol).values()) == [1, 1]

@@ -5,11 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
-
-FSS = routing_enums_pb2.FirstSolutionStrategy
-LSM = routing_enums_pb2.LocalSearchMetaheuristic
-
 
 @dataclass(frozen=True)
 class SearchConfig:
@@ -68,9 +63,13 @@ def search_parameters(cfg: SearchConfig, time_limit_s: float, solution_limit: in
                       first_solution: str | None = None, metaheuristic: str | None = None,
                       disabled_operators: tuple[str, ...] = ()):
     """OR-Tools search parameters for ``cfg`` (``first_solution``/``metaheuristic`` override it)."""
+    from ortools.constraint_solver import pywrapcp, routing_enums_pb2  # see model.ortools_loaded
+
     params = pywrapcp.DefaultRoutingSearchParameters()
-    params.first_solution_strategy = getattr(FSS, first_solution or cfg.first_solution)
-    params.local_search_metaheuristic = getattr(LSM, metaheuristic or cfg.metaheuristic)
+    params.first_solution_strategy = getattr(routing_enums_pb2.FirstSolutionStrategy,
+                                             first_solution or cfg.first_solution)
+    params.local_search_metaheuristic = getattr(routing_enums_pb2.LocalSearchMetaheuristic,
+                                                metaheuristic or cfg.metaheuristic)
     params.guided_local_search_lambda_coefficient = cfg.gls_lambda
     params.lns_time_limit.FromMilliseconds(cfg.lns_time_limit_ms)
     ops = params.local_search_operators

@@ -24,9 +24,8 @@ from __future__ import annotations
 import random
 from itertools import compress
 from operator import itemgetter
+import sys
 from dataclasses import dataclass, field
-
-from ortools.constraint_solver import pywrapcp
 
 from ..problem import UNBOUNDED_END, Job, Problem
 
@@ -40,11 +39,18 @@ class Model:
     unservable: list[int]  # job ids no vehicle can serve
     node_loc: list[int | None]
     node_service: list[int]
-    manager: pywrapcp.RoutingIndexManager = None
-    routing: pywrapcp.RoutingModel = None
+    manager: object = None  # pywrapcp.RoutingIndexManager
+    routing: object = None  # pywrapcp.RoutingModel
     time_dim: object = None
     break_intervals: dict = field(default_factory=dict)  # name -> (vehicle id, Break)
     job_index: dict = field(default_factory=dict)
+
+
+def ortools_loaded() -> bool:
+    """Whether OR-Tools is imported yet. It is imported when first needed (``build``,
+    ``config.search_parameters``), not with this package: the import takes 0.15-0.35 s, which a
+    1-second plan of 1 000 visits has no room for once our insertion has planned them."""
+    return "ortools.constraint_solver.pywrapcp" in sys.modules
 
 
 def largest_arc(problem: Problem) -> int:
@@ -157,6 +163,8 @@ def build(problem: Problem, seed: int = 0, *, validate: bool = True,
           max_arc: int | None = None) -> Model:
     """The routing model of ``problem``. ``validate=False`` and a precomputed ``max_arc`` (largest
     matrix entry) skip the O(matrix) passes for the LNS sub-models (the matrix is the big one)."""
+    from ortools.constraint_solver import pywrapcp  # see ortools_loaded
+
     if validate:
         problem.validate()
     if max_arc is None:
