@@ -128,3 +128,32 @@ def test_the_phone_page_without_a_token_asks_to_sign_in(api):
             assert page.locator("li.stop").count() == 0
         finally:
             browser.close()
+
+
+def test_the_phone_page_shares_the_position_only_when_ticked(api, route_day):
+    """With the browser's geolocation allowed, nothing is sent until the clinician ticks "share my
+    position"; then the phone's position goes to POST /me/location (stored for today's route)."""
+    chromium = _browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    from homevisits.persistence import live
+    where = {"latitude": 59.3401, "longitude": 18.0702}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(**PHONE, geolocation=where, permissions=["geolocation"])
+            page = context.new_page()
+            sent: list[str] = []
+            page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/me/location") else None)
+            page.goto(f"{api.base}/clinician#token={route_day['token']}&date={route_day['day']}")
+            page.wait_for_selector("body[data-rendered='true']", timeout=20000)
+            page.wait_for_timeout(1000)
+            assert sent == []  # not without the clinician's say
+            with page.expect_response(lambda r: r.url.endswith("/me/location"), timeout=20000) as answer:
+                page.locator("#share").check()
+            body = answer.value.json()
+            assert answer.value.status == 200 and body["stored"] is True, body
+        finally:
+            browser.close()
+    item = live.get_route(f"{REGION}#{body['date']}", route_day["nurse"])
+    assert item is not None and (item.position["lat"], item.position["lon"]) == (where["latitude"], where["longitude"])

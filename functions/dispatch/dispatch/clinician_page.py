@@ -47,11 +47,14 @@ a.nav{background:#e8f0fe;color:#174ea6}a.call{background:#e6f4ea;color:#137333}
 button.event{background:#2f80ed;color:#fff}button.event.no_show{background:#fbe9e7;color:#b3261e}
 button:disabled{opacity:.5;cursor:wait}.empty{padding:30px 10px;text-align:center;color:#5b6b7a}
 .break{background:#eceff1;border-radius:8px;padding:8px 12px;margin:0 0 12px;font-size:14px;color:#455a64}
+.late{margin-left:6px;font-size:12px;font-weight:700;color:#fff;background:#d62728;border-radius:4px;padding:1px 5px}
+header label{font-size:13px;display:flex;gap:4px;align-items:center}
 </style></head>
 <body data-rendered="false">
 <header>
   <h1>My route</h1>
   <input id="date" type="date" aria-label="date">
+  <label><input id="share" type="checkbox"> share my position (live ETAs)</label>
   <span id="status" role="status">not loaded</span>
 </header>
 <main>
@@ -126,6 +129,7 @@ function render(route) {
     const top = node("div", "top");
     top.appendChild(node("span", "num", "#" + (i + 1)));
     const when = node("span"); when.appendChild(node("span", "eta", s.eta_local || localTime(s.eta)));
+    if (s.late && !["arrived", "done"].includes(s.eta_state)) when.appendChild(node("span", "late", "after window"));
     when.appendChild(node("span", "window", "  window " + s.window_start + "–" + s.window_end)); top.appendChild(when);
     li.appendChild(top);
     li.appendChild(node("div", "state", (s.visit_type || "") + " · " + (STATE_TEXT[s.status] || s.status)));
@@ -178,8 +182,34 @@ async function postEvent(bookingId, type, button) {
   } finally { state.busy = false; button.disabled = false; }
 }
 
+// Position sharing is the clinician's choice (off until ticked, for this tab only): while on, the
+// phone's position goes to POST /me/location at most once a minute and the route's ETAs follow it.
+const SHARE_EVERY_MS = 60000;
+let watch = null, lastSent = 0;
+async function sendPosition(pos) {
+  if (Date.now() - lastSent < SHARE_EVERY_MS || state.busy) return;
+  lastSent = Date.now();
+  try {
+    await call("POST", "/me/location", {lat: pos.coords.latitude, lon: pos.coords.longitude,
+                                        at: new Date(pos.timestamp || Date.now()).toISOString()});
+    await load();
+  } catch (e) { setStatus("position not sent: " + e.message, true); }
+}
+function setSharing(on) {
+  sessionStorage.setItem("hv-clinician-share", on ? "1" : "");
+  if (watch != null) { navigator.geolocation.clearWatch(watch); watch = null; }
+  if (on && navigator.geolocation) {
+    lastSent = 0;
+    watch = navigator.geolocation.watchPosition(sendPosition, (e) => setStatus("no position: " + e.message, true),
+                                                {enableHighAccuracy: true, maximumAge: 30000});
+  }
+}
+
 readFragment();
 $("date").addEventListener("change", load);
+$("share").checked = !!sessionStorage.getItem("hv-clinician-share");
+$("share").addEventListener("change", () => setSharing($("share").checked));
+setSharing($("share").checked);
 load();
 setInterval(() => { if (!document.hidden && !state.busy) load(); }, 60000);
 </script>
