@@ -187,3 +187,15 @@ def test_a_live_eta_change_is_texted_once_whichever_event_carries_it(stack):
     assert len(sender.sent) == 2
     for _, text in sender.sent:
         _assert_clean(text)
+
+
+def test_an_eta_already_past_when_handled_is_not_texted(stack):
+    """A backed-up queue hands over an ETA change after that time has passed: no text with a past time."""
+    from booking.notifications import handle_event
+    bid, sub = _booking(stack)
+    sender = RecordingSender()
+    change = {"booking_id": bid, "eta": "2026-12-01T15:20:00Z", "previous_eta": "2026-12-01T15:00:00Z",
+              "reason": "moved"}
+    event = _event("EtaChanged", {"region_day": "stockholm#2026-12-01", "eta_changes": [change]}, "homevisits.dispatch")
+    assert handle_event(event, sender, Clock(datetime(2026, 12, 1, 15, 25, tzinfo=timezone.utc))) == []
+    assert sender.sent == []

@@ -285,7 +285,7 @@ def messages_for(event: dict, clock: Clock) -> list[Message]:
     if kind == "PlanChanged":
         return _plan_changed(event, detail, clock)
     if kind == "EtaChanged":
-        return _eta_changes(detail.get("eta_changes") or [])
+        return _eta_changes(detail.get("eta_changes") or [], clock.now())
     return []
 
 
@@ -300,10 +300,10 @@ def _plan_changed(event: dict, detail: dict, clock: Clock) -> list[Message]:
         cid = c.get("clinician_id") if isinstance(c, dict) else c
         if cid:
             out.append(route_changed(cid, region_day, version, _event_key(event, region_day, version, "route")))
-    return out + _eta_changes(detail.get("eta_changes") or detail.get("changed_etas") or [])
+    return out + _eta_changes(detail.get("eta_changes") or detail.get("changed_etas") or [], clock.now())
 
 
-def _eta_changes(changes: list) -> list[Message]:
+def _eta_changes(changes: list, now: datetime) -> list[Message]:
     """Patients whose ETA moved: [{"booking_id", "eta", "previous_eta", "reason"?}]. With a
     `reason` (moved | late) dispatch's live ETAs already decided the text is due (once per
     threshold); without one the move must exceed the margin. One text per booking and ETA (or
@@ -313,6 +313,11 @@ def _eta_changes(changes: list) -> list[Message]:
     for change in changes:
         eta, before, reason = change.get("eta"), change.get("previous_eta"), change.get("reason")
         if not eta:
+            continue
+        try:
+            if parse_utc(eta) < now:
+                continue
+        except ValueError:
             continue
         if before and not reason:
             try:
