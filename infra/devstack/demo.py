@@ -187,6 +187,9 @@ class Clinician:
     finished: bool = False
 
 
+LATE_START_MINUTES = 45
+
+
 def fee_decision(answer: dict | None) -> str:
     """The fee decision of a cancel answer (top level or under `cancellation`)."""
     answer = answer or {}
@@ -223,6 +226,9 @@ class DaySimulation:
         self.morning_plans: dict[str, dict] = {}
         self.service_area_answers: dict[str, tuple[int, dict]] = {}
         self.dead_letters: dict = {}
+        # One Stockholm clinician sets off LATE_START_MINUTES late and reports a position on the way:
+        # what their patients were shown (live ETAs) against the morning plan and the arrival.
+        self.late = {"clinician": None, "delayed": False, "stops": {}}
         from homevisits.regions import load_config
         self.config = load_config()
 
@@ -434,6 +440,8 @@ class DaySimulation:
             plan = self.replan(region) or self.get_plan(region)
             if plan:
                 self.morning_plans[region] = plan
+                if region == "stockholm" and plan.get("routes"):
+                    self.late["clinician"] = max(plan["routes"], key=lambda r: len(r["stops"]))["clinician_id"]
                 k = plan.get("kpis", {})
                 self.log(f"  {region}: plan v{plan.get('version')}: {k.get('visits_served')} visits on "
                          f"{k.get('routes_used')} routes, {k.get('visits_unassigned')} unassigned, "
@@ -526,7 +534,12 @@ class DaySimulation:
                 dest = (stop["address"]["lat"], stop["address"]["lon"])
                 drive = duration_s(c.loc, dest, profile)
                 eta = datetime.fromisoformat(stop["eta"].replace("Z", "+00:00"))
-                push(max(at, eta - timedelta(seconds=drive)), cid, "go",
+                leave = max(at, eta - timedelta(seconds=drive))
+                if cid == self.late["clinician"] and not self.late["delayed"]:
+                    self.late["delayed"] = True
+                    leave += timedelta(minutes=LATE_START_MINUTES)
+                    self.log(f"  {cid} starts the day {LATE_START_MINUTES} minutes late")
+                push(leave, cid, "go",
                      {"stop": stop, "drive": drive, "planned_eta": stop["eta"],
                       "symptoms_seen": bool(stop.get("symptoms"))})
             elif action == "go":
@@ -538,6 +551,18 @@ class DaySimulation:
                     continue
                 arrive = at + timedelta(seconds=data["drive"] * rng.uniform(0.9, 1.25))
                 push(max(arrive, local(self.day, stop["window_start"])), cid, "arrive", data)
+                if cid == self.late["clinician"]:
+                    self._late_set_off(stop, at, planned_ids)
+                    mid = ((c.loc[0] + stop["address"]["lat"]) / 2, (c.loc[1] + stop["address"]["lon"]) / 2)
+                    push(at + (arrive - at) / 2, cid, "ping", {"stop": stop, "where": mid})
+            elif action == "ping":
+                r = self.c.call("POST", "/me/location", token, {"lat": data["where"][0], "lon": data["where"][1]},
+                                expect=(200,))
+                bid = data["stop"]["booking_id"]
+                shown = next((x["eta"] for x in (r.json().get("stops") or []) if x["booking_id"] == bid), None) \
+                    if r.status_code == 200 else None
+                if bid in self.late["stops"]:
+                    self.late["stops"][bid]["eta_after_position"] = shown
             elif action == "arrive":
                 stop = data["stop"]
                 self.c.call("POST", f"/visits/{stop['booking_id']}/events", token, {"type": "arrived"})
@@ -566,10 +591,29 @@ class DaySimulation:
                     "drive_s": data["drive"], "status": data["outcome"], "symptoms_seen": data["symptoms_seen"],
                     "on_time": w0 <= data["arrived_at"] <= w1})
                 c.loc = dest
+                if stop["booking_id"] in self.late["stops"]:
+                    self.late["stops"][stop["booking_id"]]["arrived"] = data["arrived_at"].astimezone(timezone.utc).isoformat()
                 verb = "no-show at" if data["outcome"] == "no_show" else "done with"
                 self.log(f"  {at.astimezone(TZ):%H:%M} {cid} {verb} the {stop['window_start']} visit",
                          detail=data["outcome"] != "no_show")
                 push(at, cid, "next")
+
+    def _late_set_off(self, stop: dict, at: datetime, planned_ids: dict):
+        """The late clinician set off for `stop`: note the morning plan's ETA and what the patient is
+        shown now (GET /bookings/{id}, the live ETA)."""
+        bid = stop["booking_id"]
+        b = planned_ids.get(bid)
+        morning = next((st.get("eta") for r in (self.morning_plans.get("stockholm") or {}).get("routes", [])
+                        for st in r["stops"] if st["booking_id"] == bid), None)
+        shown = None
+        if b is not None:
+            r = self.c.call("GET", f"/bookings/{bid}", self.patient_token(b), expect=(200,))
+            shown = r.json().get("eta") if r.status_code == 200 else None
+        self.late["stops"][bid] = {
+            "booking_id": bid, "patient": f"patient:{b.token_sub}" if b else None,
+            "window_start": local(self.day, stop["window_start"]).astimezone(timezone.utc).isoformat(),
+            "window_end": local(self.day, stop["window_end"]).astimezone(timezone.utc).isoformat(),
+            "morning_eta": morning, "set_off": at.astimezone(timezone.utc).isoformat(), "eta_at_set_off": shown}
 
     # ------------------------------------------------------------ phase 3: results
     def money(self) -> dict:
@@ -650,7 +694,9 @@ class DaySimulation:
             })
         return {"date": self.day.isoformat(), "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "duration_s": round(time.monotonic() - started), "regions": regions, "sms": sms,
-                "checks": self.checks, "money_by_booking": money}
+                "checks": self.checks, "money_by_booking": money,
+                "live_etas": {"clinician": self.late["clinician"], "late_minutes": LATE_START_MINUTES,
+                              "stops": list(self.late["stops"].values())}}
 
     def verify(self, summary: dict):
         by_region = {r["id"]: r for r in summary["regions"]}
@@ -703,8 +749,30 @@ class DaySimulation:
         self.check("the dispatcher's plans hold no symptoms or personal numbers",
                    not any(b.patient.symptoms in plan_text or b.patient.adult.personal_number in plan_text
                            for b in self.bookings))
+        self._verify_live_etas(summary)
         self.check("no message ended in a dead-letter queue", not self.dead_letters,
                    {k: len(v) for k, v in self.dead_letters.items()})
+
+    def _verify_live_etas(self, summary: dict):
+        """The late clinician's patients: shown a live ETA never already past, the same in the "on the
+        way" SMS, and nearer the arrival than the morning plan's."""
+        stops = [s for s in summary["live_etas"]["stops"] if s.get("eta_at_set_off")]
+        t = lambda iso: datetime.fromisoformat(iso.replace("Z", "+00:00"))  # noqa: E731
+        self.check(f"a clinician {LATE_START_MINUTES} min late: their patients were shown live ETAs, none already past",
+                   bool(stops) and all(t(s["eta_at_set_off"]) >= t(s["set_off"]) for s in stops),
+                   [(s["set_off"], s["eta_at_set_off"]) for s in stops][:3])
+        texts = {m["recipient"]: m["text"] for m in summary["sms"] if m["kind"] == "on_the_way"}
+        said = [f"{t(s['eta_at_set_off']).astimezone(TZ):%H:%M}" in texts.get(s["patient"], "") for s in stops]
+        self.check("their 'on the way' SMS said the ETA the API showed", bool(said) and all(said),
+                   [(s["eta_at_set_off"], texts.get(s["patient"], "")[:80]) for s in stops][:3])
+        arrived = [s for s in stops if s.get("arrived") and s.get("morning_eta")]
+        live_err = [abs((t(s["eta_at_set_off"]) - t(s["arrived"])).total_seconds()) / 60 for s in arrived]
+        plan_err = [abs((t(s["morning_eta"]) - t(s["arrived"])).total_seconds()) / 60 for s in arrived]
+        summary["live_etas"]["mean_error_minutes"] = {
+            "live": round(sum(live_err) / len(live_err), 1) if live_err else None,
+            "morning_plan": round(sum(plan_err) / len(plan_err), 1) if plan_err else None}
+        self.check("live ETAs were nearer the actual arrivals than the morning plan's",
+                   bool(arrived) and sum(live_err) < sum(plan_err), summary["live_etas"]["mean_error_minutes"])
 
     def _confirmed_count(self, region: str) -> int:
         """Visits that were still due on the day: confirmed and not cancelled."""

@@ -224,6 +224,26 @@ def _region_section(r: dict) -> str:
             f"<details><summary>Stops</summary>{table}</details></section>")
 
 
+def _live_section(live: dict | None) -> str:
+    """The clinician who started late: per visit the morning plan's ETA, the live ETA the patient
+    was shown when they set off and after a position on the way, and the actual arrival."""
+    if not live or not live.get("stops"):
+        return ""
+    tz = ZoneInfo("Europe/Stockholm")
+    rows = "".join(
+        f"<tr><td>{_hhmm(s.get('window_start'), tz)}–{_hhmm(s.get('window_end'), tz)}</td>"
+        f"<td>{_hhmm(s.get('morning_eta'), tz)}</td><td>{_hhmm(s.get('set_off'), tz)}</td>"
+        f"<td>{_hhmm(s.get('eta_at_set_off'), tz)}</td><td>{_hhmm(s.get('eta_after_position'), tz)}</td>"
+        f"<td>{_hhmm(s.get('arrived'), tz)}</td></tr>" for s in live["stops"])
+    err = live.get("mean_error_minutes") or {}
+    return (f"<section><h2>Live ETAs: {escape(str(live.get('clinician')))} set off "
+            f"{escape(str(live.get('late_minutes')))} minutes late</h2>"
+            f"<p>Mean distance to the actual arrival: live ETA at set-off {escape(str(err.get('live')))} min, "
+            f"morning plan {escape(str(err.get('morning_plan')))} min.</p>"
+            "<table><tr><th>window</th><th>morning plan ETA</th><th>set off</th><th>live ETA shown</th>"
+            f"<th>after a position</th><th>arrived</th></tr>{rows}</table></section>")
+
+
 def render_report(summary: dict) -> str:
     """The whole report as one HTML string (no external assets, no scripts)."""
     regions = summary.get("regions", [])
@@ -255,6 +275,7 @@ def render_report(summary: dict) -> str:
 <th>held</th><th>captured</th><th>released</th><th>fees</th></tr>{totals}</table>
 <h3>Checks</h3><table>{check_rows}</table></section>
 {''.join(_region_section(r) for r in regions)}
+{_live_section(summary.get("live_etas"))}
 <section><h2>SMS outbox ({len(summary.get('sms', []))})</h2>
 <table><tr><th>to</th><th>kind</th><th>status</th><th>text</th></tr>{sms_rows}</table></section>
 </main></body></html>"""
