@@ -130,7 +130,8 @@ def run(args) -> str:
         import botocore.client
 
         from booking import app as booking_app
-        from devstack.gateway import LambdaContext, api_event
+        from devstack.gateway import api_event
+        from devstack.lambda_runtime import LambdaContext
         calls: Counter = Counter()
         original = botocore.client.BaseClient._make_api_call
 

@@ -208,7 +208,8 @@ class Booker:
 
     def __init__(self, region, seed: int):
         from booking import app as booking_app
-        from devstack.gateway import LambdaContext, api_event
+        from devstack.gateway import api_event
+        from devstack.lambda_runtime import LambdaContext
         from devstack.tokens import issue
         self.app, self.ctx_cls, self.api_event, self.issue = booking_app, LambdaContext, api_event, issue
         self.region = region

@@ -38,27 +38,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from devstack import aws_local
+from devstack.lambda_runtime import Runtime
 from devstack import template as tpl
 from devstack import tokens
 
 ACCOUNT = "000000000000"
 REGION = os.environ.get("AWS_DEFAULT_REGION", "eu-north-1")
 MAX_RECEIVES = 5
-
-
-class LambdaContext:
-    def __init__(self, function_name: str, timeout_s: int = 30):
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = 512
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}"
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 _runtime = None
@@ -70,7 +56,6 @@ def invoke(function_id: str, event: dict):
     global _runtime
     with _runtime_lock:
         if _runtime is None:
-            from devstack.lambda_runtime import Runtime
             _runtime = Runtime()
     return _runtime.invoke(function_id, event)
 

@@ -15,12 +15,31 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
+from devstack import iam
 from devstack import template as tpl
 
 
 class InvocationError(Exception):
     """The function raised, crashed or timed out (what Lambda reports as a function error)."""
+
+
+class LambdaContext:
+    """The context object Lambda passes to a handler (the attributes Powertools and our code read)."""
+
+    def __init__(self, function_name: str, timeout_s: float = 30):
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:{iam.region()}:{iam.ACCOUNT}:function:{function_name}"
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 class _Instance:
@@ -134,9 +153,6 @@ def _serve(function_id: str) -> None:
     sys.stdout = sys.stderr
     import importlib
 
-    from devstack.gateway import LambdaContext
-
-    from devstack import iam
     iam.enforce(function_id)  # every AWS call the function makes is checked against its template policies
     module, _, attr = tpl.handler_of(function_id).rpartition(".")
     handler = getattr(importlib.import_module(module), attr)

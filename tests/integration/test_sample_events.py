@@ -21,7 +21,7 @@ import pytest
 
 from devstack import template as tpl
 from devstack.demo_data import synthetic_personnummer
-from devstack.gateway import LambdaContext
+from devstack.lambda_runtime import LambdaContext
 
 EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 DAY_AHEAD = 41  # a region-day of its own in the shared session stack

@@ -247,7 +247,7 @@ def invoke_inprocess(function_id: str, event: dict):
     """Call a template function's handler in this process (so monkeypatched seams apply)."""
     import importlib
     from devstack import template as tpl
-    from devstack.gateway import LambdaContext
+    from devstack.lambda_runtime import LambdaContext
     module, _, attr = tpl.handler_of(function_id).rpartition(".")
     return getattr(importlib.import_module(module), attr)(event, LambdaContext(function_id))
 

@@ -87,7 +87,8 @@ def _privacy_app():
 
 def _call_router(app, method: str, path: str, claims: dict | None):
     from devstack import template as tpl
-    from devstack.gateway import LambdaContext, http_event
+    from devstack.gateway import http_event
+    from devstack.lambda_runtime import LambdaContext
     route = tpl.Route(method, path, "BookingFunction", "booking.app.lambda_handler", True)
     event = http_event(route, method, path, "", {"content-type": "application/json"}, b"", {}, claims, "127.0.0.1")
     result = app.resolve(event, LambdaContext("BookingFunction"))

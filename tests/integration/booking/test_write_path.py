@@ -56,7 +56,7 @@ class Calls:
 
 def _invoke(sub: str, key: str, body: dict) -> tuple[int, dict]:
     from booking import app
-    from devstack.gateway import LambdaContext
+    from devstack.lambda_runtime import LambdaContext
     out = app.lambda_handler(_event(sub, key, body), LambdaContext("BookingFunction"))
     return out["statusCode"], json.loads(out["body"])
 
