@@ -21,7 +21,8 @@ STORE = PERSISTENCE / "bookings.py"
 LIFECYCLE = SHARED / "lifecycle.py"
 STORE_WRITES = {"insert_booking", "commit_booking_update", "update_booking", "commit_visit_event",
                 "draft_booking"}
-STATUS_WORDS = {"held", "confirmed", "en_route", "arrived", "completed", "cancelled", "no_show", "expired"}
+STATUS_WORDS = {"held", "confirmed", "en_route", "arrived", "completed", "cancelled", "no_show", "expired",
+                "missed"}
 
 
 def _sources() -> list[tuple[Path, ast.Module]]:

@@ -1,9 +1,15 @@
-"""Scheduled job (every minute): expire unpaid holds so their capacity returns."""
+"""Scheduled jobs of the booking context, one Lambda with one schedule per job (the schedule's
+input names the job; an event without one is the every-minute hold expiry):
+
+- `expire_holds` (every minute): unpaid holds expire so their capacity returns;
+- `close_missed_visits` (every 5 minutes): visits nobody arrived at are closed as missed
+  (booking.missed).
+"""
 from __future__ import annotations
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from booking import service
+from booking import missed, service
 from homevisits.clock import default_clock
 from homevisits.messaging import publish
 from homevisits.observability import get_logger
@@ -12,8 +18,28 @@ from homevisits.regions import load_config
 logger = get_logger("booking-jobs")
 
 
-@logger.inject_lambda_context(log_event=False)
-def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    result = service.expire_holds(service.Context(config=load_config(), clock=default_clock(), publish=publish))
+def _context() -> service.Context:
+    return service.Context(config=load_config(), clock=default_clock(), publish=publish)
+
+
+def expire_holds() -> dict:
+    result = service.expire_holds(_context())
     logger.info("holds expired", extra={"expired": len(result["expired"]), "skipped": result["skipped"]})
     return {"expired": len(result["expired"]), "skipped": result["skipped"]}
+
+
+def close_missed_visits() -> dict:
+    result = missed.close_missed_visits(_context())
+    logger.info("missed visits closed", extra={"missed": len(result["missed"]), "skipped": result["skipped"]})
+    return {"missed": len(result["missed"]), "skipped": result["skipped"]}
+
+
+JOBS = {"expire_holds": expire_holds, "close_missed_visits": close_missed_visits}
+
+
+@logger.inject_lambda_context(log_event=False)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    job = (event or {}).get("job") or "expire_holds"
+    if job not in JOBS:
+        raise ValueError(f"unknown job {job!r}")
+    return JOBS[job]()

@@ -1,5 +1,5 @@
 """Notifications: SMS to patients (booking confirmed, clinician on the way with ETA, visit done, no-show,
-cancellation, a changed ETA) and route-change messages to clinicians.
+cancellation, a visit we missed with a link to book again, a changed ETA) and route-change messages to clinicians.
 
 Consumes the NotificationsQueue (EventBridge events in SQS bodies, at least once, any order). Each
 event becomes one message per recipient, written to the outbox (OpsTable) under a message id derived
@@ -213,6 +213,36 @@ def booking_cancelled(booking, detail: dict, identity: str) -> Message:
     return _patient_message(booking, "cancelled", text, identity)
 
 
+DEFAULT_REBOOK_LINK = "hembesok://boka?ref={ref}"
+
+
+def _rebook_link(booking) -> str:
+    """Where the patient books again (the app's booking screen; `booking.rebook_link` in the config,
+    `{ref}` the booking's short reference)."""
+    try:
+        from homevisits.regions import load_config
+        template = str(load_config().booking.get("rebook_link") or DEFAULT_REBOOK_LINK)
+    except Exception:
+        template = DEFAULT_REBOOK_LINK
+    return template.replace("{ref}", _ref(booking.booking_id))
+
+
+def booking_missed(booking, identity: str) -> Message:
+    """Nobody came within the window: our fault, no fee, and a way to book again."""
+    lang, tz = _lang(booking), _tz(booking)
+    day, start, end = _window(booking, tz)
+    link = _rebook_link(booking)
+    if lang == "sv":
+        text = (f"Vi ber om ursäkt: vi kunde inte komma till ditt hembesök {day} {start}–{end}. Ingen avgift "
+                f"tas ut och reservationen på kortet släpps. Boka en ny tid: {link} "
+                "Vid livshotande tillstånd ring 112, för rådgivning 1177.")
+    else:
+        text = (f"We are sorry: we could not come to your home visit on {day} {start}–{end}. No fee is charged "
+                f"and the reservation on your card is released. Book a new time: {link} "
+                "In a life-threatening emergency call 112; for advice call 1177.")
+    return _patient_message(booking, "missed", text, identity)
+
+
 def eta_changed(booking, eta_iso: str, identity: str, late: bool = False) -> Message:
     """A new ETA; `late`: it falls after the booked window (the patient may rather rebook)."""
     lang, tz = _lang(booking), _tz(booking)
@@ -282,6 +312,9 @@ def messages_for(event: dict, clock: Clock) -> list[Message]:
     if kind == "BookingCancelled":
         b = _booking(detail.get("booking_id"))
         return [booking_cancelled(b, detail, _event_key(event, detail.get("booking_id")))] if b else []
+    if kind == "BookingMissed":
+        b = _booking(detail.get("booking_id"))
+        return [booking_missed(b, _event_key(event, detail.get("booking_id")))] if b else []
     if kind == "PlanChanged":
         return _plan_changed(event, detail, clock)
     if kind == "EtaChanged":

@@ -41,6 +41,7 @@ LOCKED_ORDER: dict[str, int] = {S.COMPLETED: 0, S.ARRIVED: 1, S.EN_ROUTE: 2}
 PRIORITY = {"urgent": 100, "normal": 10}
 DEFAULT_BREAK = {"earliest": "11:00", "latest": "13:30", "minutes": 30}  # as homevisits.capacity
 PIN_SKILL_BASE = 1_000_000  # vehicle id + this: a skill only that clinician has (a dispatcher's pin)
+MISSED_REASON = "no_arrival_in_window"  # the window ended (plus the grace) and nobody had arrived
 REASSIGNMENT_COST_S = 600  # moving a visit to another clinician costs as much as 10 minutes' driving
 
 Point = tuple[float, float]
@@ -241,6 +242,9 @@ def build_problem(inputs: RegionDayInputs, visit_types: dict, *, travel: TravelT
     locked_lists: dict[int, list[tuple]] = {}
     prev_pos = {b: i for seq in previous_routes.values() for i, b in enumerate(seq)}
     for jid, v in enumerate(sorted(visits.values(), key=lambda v: (v.starts_at, v.booking_id)), start=1):
+        if v.status == S.MISSED:
+            excluded[v.booking_id] = MISSED_REASON  # a fact of the day: listed apart, never routed
+            continue
         if v.lat is None or v.lon is None:
             excluded[v.booking_id] = "no_location"
             continue

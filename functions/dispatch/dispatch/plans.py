@@ -36,6 +36,7 @@ class Plan:
     version: int | None = None  # the stored item's version (None before it is stored)
     announce: dict | None = None  # the PlanChanged detail still to publish (see PlanModel.announce)
     pins: dict = field(default_factory=dict)  # booking id -> clinician id, or None: kept out (dispatch.steering)
+    missed: list = field(default_factory=list)  # visits nobody arrived at in their window (closed as missed)
 
     def keep_pins(self, pins: dict) -> None:
         """Carry the dispatcher's pins into this plan (of visits it still has) and mark their stops."""
@@ -59,7 +60,7 @@ class Plan:
     def to_public(self) -> dict:
         """The body of GET /regions/{region}/plans/{date}."""
         return {"version": self.version, "region": self.region, "date": self.date, "routes": self.routes,
-                "unassigned": self.unassigned, "kpis": self.kpis, "computed_at": self.computed_at,
+                "unassigned": self.unassigned, "missed": self.missed, "kpis": self.kpis, "computed_at": self.computed_at,
                 "input_version": self.input_version, "trigger": self.trigger,
                 "pins": [{"booking_id": b, "clinician_id": c} for b, c in sorted(self.pins.items())]}
 
@@ -141,9 +142,16 @@ def plan_from_solution(built: BuiltProblem, solution, *, region: str, date: str,
                            "visit_type": visit.visit_type, "window_start": _local_hhmm(visit.starts_at, tz),
                            "window_end": _local_hhmm(visit.ends_at, tz), "status": visit.status,
                            "priority": visit.priority})
+    missed = []
     for bid, reason in sorted(built.excluded.items()):
         visit = built.visits[bid]
         if visit.status == S.COMPLETED and reason == "completed":
+            continue
+        if visit.status == S.MISSED:
+            missed.append({"booking_id": bid, "reason": reason, "visit_type": visit.visit_type,
+                           "window_start": _local_hhmm(visit.starts_at, tz),
+                           "window_end": _local_hhmm(visit.ends_at, tz), "clinician_id": visit.clinician_id,
+                           "status": visit.status})
             continue
         unassigned.append({"booking_id": bid, "reason": reason, "visit_type": visit.visit_type,
                            "window_start": _local_hhmm(visit.starts_at, tz),
@@ -154,7 +162,7 @@ def plan_from_solution(built: BuiltProblem, solution, *, region: str, date: str,
     solver = {"computing_time_ms": getattr(solution, "computing_time_ms", 0), "status": getattr(solution, "status", "")}
     return Plan(region=region, date=date, routes=routes, unassigned=unassigned, kpis=kpis,
                 computed_at=utc_iso(computed_at), input_version=input_version, input_hash=input_hash,
-                trigger=trigger, solver=solver)
+                trigger=trigger, solver=solver, missed=missed)
 
 
 def changed_clinicians(old_routes: list | None, new_routes: list) -> list[str]:

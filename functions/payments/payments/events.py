@@ -1,5 +1,5 @@
 """SQS consumer of the bus events that move money: VisitEvent (completed → capture, no_show → fee),
-BookingCancelled (free → release, late → fee), BookingExpired (release).
+BookingCancelled (free → release, late → fee), BookingExpired and BookingMissed (release).
 
 Delivered at least once and in any order: each event id is handled once (PaymentsTable
 `BUS_EVENT#{id}`), and every handler compares states (money follows the booking's own state and
@@ -42,6 +42,8 @@ def handle_event(event: dict, service) -> str:
         return service.release_hold(booking_id, "cancelled")
     if detail_type == "BookingExpired":
         return service.release_hold(booking_id, "expired")
+    if detail_type == "BookingMissed":  # nobody came: the service's fault, the hold goes back
+        return service.release_hold(booking_id, "missed")
     return "ignored"
 
 

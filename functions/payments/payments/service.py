@@ -767,7 +767,7 @@ class PaymentService:
             outcome = self.charge_cancellation_fee(booking.booking_id, "no_show")
         elif booking.status == S.CANCELLED and decision == "late":
             outcome = self.charge_cancellation_fee(booking.booking_id, "late")
-        elif booking.status in (S.CANCELLED, S.EXPIRED):
+        elif booking.status in (S.CANCELLED, S.EXPIRED, S.MISSED):
             outcome = self.release_hold(booking.booking_id, booking.status)
         else:
             return "not_active"

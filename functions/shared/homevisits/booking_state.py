@@ -2,7 +2,8 @@
 
     held ──▶ confirmed ──▶ en_route ──▶ arrived ──▶ completed
       │          │ └───────arrived──────▲    │
-      │          └──▶ cancelled          └──▶ no_show ◀── en_route
+      │          ├──▶ cancelled          └──▶ no_show ◀── en_route
+      │          └──▶ missed ◀── en_route   (the window ended, plus a grace, without `arrived`)
       ├──▶ cancelled
       └──▶ expired
 
@@ -25,6 +26,7 @@ class BookingStatus(StrEnum):
     CANCELLED = "cancelled"  # by the patient (free or late), or a declined card
     NO_SHOW = "no_show"  # nobody was there: the no-show fee applies
     EXPIRED = "expired"  # the reservation ran out before the fee was held
+    MISSED = "missed"  # nobody came: the window ended (plus a grace) without `arrived`; the service's fault, no fee
 
 
 S = BookingStatus
@@ -32,21 +34,25 @@ S = BookingStatus
 # The legal moves: status -> the statuses it may become. Anything else is refused.
 MOVES: dict[BookingStatus, frozenset[BookingStatus]] = {
     S.HELD: frozenset({S.CONFIRMED, S.CANCELLED, S.EXPIRED}),
-    S.CONFIRMED: frozenset({S.EN_ROUTE, S.ARRIVED, S.CANCELLED}),
-    S.EN_ROUTE: frozenset({S.ARRIVED, S.NO_SHOW}),
+    S.CONFIRMED: frozenset({S.EN_ROUTE, S.ARRIVED, S.CANCELLED, S.MISSED}),
+    S.EN_ROUTE: frozenset({S.ARRIVED, S.NO_SHOW, S.MISSED}),
     S.ARRIVED: frozenset({S.COMPLETED, S.NO_SHOW}),
     S.COMPLETED: frozenset(),
     S.CANCELLED: frozenset(),
     S.NO_SHOW: frozenset(),
     S.EXPIRED: frozenset(),
+    S.MISSED: frozenset(),
 }
 
 # Not finished: the visit holds capacity in its region-day ledger, and erasure keeps its data.
 OPEN = frozenset({S.HELD, S.CONFIRMED, S.EN_ROUTE, S.ARRIVED})
 # Booked and paid for, not yet done: its card hold must stay alive until the capture.
 IN_PROGRESS = frozenset({S.CONFIRMED, S.EN_ROUTE, S.ARRIVED})
-# What a region-day's plan shows (a completed visit stays in it as a fact of the day).
-PLANNED = frozenset({S.CONFIRMED, S.EN_ROUTE, S.ARRIVED, S.COMPLETED})
+# What a region-day's plan shows (a completed visit stays in it as a fact of the day, and a missed
+# one is listed apart, so the dispatcher sees who was not visited).
+PLANNED = frozenset({S.CONFIRMED, S.EN_ROUTE, S.ARRIVED, S.COMPLETED, S.MISSED})
+# A visit whose window may pass without anyone arriving: the sweep closes it as missed.
+AWAITING_ARRIVAL = frozenset({S.CONFIRMED, S.EN_ROUTE})
 # Finished, one way or another: no move leads out of these.
 FINISHED = frozenset(s for s, targets in MOVES.items() if not targets)
 # Statuses whose booking may owe money: the visit fee (completed), the no-show fee, a late

@@ -40,6 +40,8 @@ class PlanModel(Model):
     announce = JSONAttribute(null=True)
     # The dispatcher's pins: {booking_id: clinician_id, or null for a visit kept out of the routes}.
     pins = JSONAttribute(null=True)
+    # Visits closed as missed (nobody arrived in the window): [{"booking_id", "reason", ...}].
+    missed = JSONAttribute(null=True)
     version = VersionAttribute()
 
 
