@@ -88,6 +88,9 @@ class Api:
     def put(self, path, token=None, json=None, **kw):
         return self.call("PUT", path, token, json=json, **kw)
 
+    def delete(self, path, token=None, **kw):
+        return self.call("DELETE", path, token, **kw)
+
     def drain(self, timeout_s: float = 120) -> dict:
         r = self.http.post(self.base + "/_local/drain", json={"timeout_s": timeout_s}, timeout=timeout_s + 10)
         assert r.status_code == 200, r.text

@@ -46,6 +46,8 @@ MATRIX = {
     ("POST", "/bookings/{main}/payment"): row("deny", owner="allowed"),
     ("POST", "/bookings/{waiver}/fee-waiver"): row("deny", dispatcher_of_region="allowed"),
     ("PUT", "/regions/stockholm/clinicians/doc-matrix-2/shifts/{day}"): row("deny", dispatcher_of_region="ok"),
+    # nobody has that shift: the region's dispatcher gets 404 no_shift, everyone else a denial
+    ("DELETE", "/regions/stockholm/clinicians/doc-matrix-none/shifts/{day}"): row("deny", dispatcher_of_region="any"),
     ("GET", "/regions/stockholm/shifts/{day}"): row("deny", dispatcher_of_region="ok"),
     ("GET", "/regions/stockholm/plans/{day}"): row("deny", dispatcher_of_region="ok"),
     ("POST", "/regions/stockholm/plans/{day}/optimize"): row("deny", dispatcher_of_region="ok"),

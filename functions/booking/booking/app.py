@@ -181,9 +181,18 @@ def reschedule_booking(booking_id: Annotated[str, Path(max_length=64)],
 
 @app.put("/regions/<region>/clinicians/<clinician_id>/shifts/<day>", summary="Set a clinician's shift")
 def put_shift(region: Annotated[str, Path(max_length=40)], clinician_id: Annotated[str, Path(max_length=64)],
-              day: Annotated[str, Path(max_length=10)], body: Annotated[ShiftRequest, Body()]):
+              day: Annotated[str, Path(max_length=10)], body: Annotated[ShiftRequest, Body()],
+              override: Annotated[bool, Query(description="accept a change that strands booked visits: they are "
+                                                          "re-planned where they fit, the rest listed as unkept")] = False):
     caller = current_caller(app)
-    return service.put_shift(_ctx(), caller, region, clinician_id, _date(day), body)
+    return service.put_shift(_ctx(), caller, region, clinician_id, _date(day), body, override=override)
+
+
+@app.delete("/regions/<region>/clinicians/<clinician_id>/shifts/<day>",
+            summary="Take a clinician off the day (sick leave): their visits re-planned or listed as unkept")
+def delete_shift(region: Annotated[str, Path(max_length=40)], clinician_id: Annotated[str, Path(max_length=64)],
+                 day: Annotated[str, Path(max_length=10)]):
+    return service.remove_shift(_ctx(), current_caller(app), region, clinician_id, _date(day))
 
 
 @app.get("/regions/<region>/shifts/<day>", summary="A region-day's shifts (dispatcher)")

@@ -1,5 +1,6 @@
 """Notifications: SMS to patients (booking confirmed, clinician on the way with ETA, visit done, no-show,
-cancellation, a visit we missed with a link to book again, a changed ETA) and route-change messages to clinicians.
+cancellation, a visit we missed with a link to book again, a changed ETA, a visit we cannot keep with
+the nearest free windows) and route-change messages to clinicians.
 
 Consumes the NotificationsQueue (EventBridge events in SQS bodies, at least once, any order). Each
 event becomes one message per recipient, written to the outbox (OpsTable) under a message id derived
@@ -261,6 +262,25 @@ def eta_changed(booking, eta_iso: str, identity: str, late: bool = False) -> Mes
     return _patient_message(booking, "eta_late" if late else "eta_changed", text, identity)
 
 
+def visit_unkept(booking, detail: dict, identity: str) -> Message:
+    """The visit lost its clinician and fits nowhere that day: say so, offer the nearest free
+    windows (booking.service computed them), and how to move or cancel it free of charge."""
+    lang, tz = _lang(booking), _tz(booking)
+    day, start, end = _window(booking, tz)
+    offered = [f"{o['date']} {o['window_start']}–{o['window_end']}" for o in detail.get("offered") or []][:3]
+    if lang == "sv":
+        alt = f" Lediga tider: {', '.join(offered)}." if offered else ""
+        text = (f"Tyvärr kan vi inte komma till ditt hembesök {day} {start}–{end}: en kliniker har fått förhinder."
+                f"{alt} Boka om i appen, eller avboka utan avgift. Ref {_ref(booking.booking_id)}. "
+                "Vid livshotande tillstånd ring 112.")
+    else:
+        alt = f" Free times: {', '.join(offered)}." if offered else ""
+        text = (f"Sorry, we cannot make your home visit on {day} {start}–{end}: a clinician is unavailable."
+                f"{alt} Reschedule in the app, or cancel free of charge. Ref {_ref(booking.booking_id)}. "
+                "In a life-threatening emergency call 112.")
+    return _patient_message(booking, "visit_unkept", text, identity)
+
+
 def route_changed(clinician_id: str, region_day: str, version, identity: str) -> Message:
     day = region_day.split("#", 1)[-1]
     text = f"Din rutt för {day} har ändrats (plan v{version}). Öppna appen för ordning och tider."
@@ -319,6 +339,11 @@ def messages_for(event: dict, clock: Clock) -> list[Message]:
         return _plan_changed(event, detail, clock)
     if kind == "EtaChanged":
         return _eta_changes(detail.get("eta_changes") or [], clock.now())
+    if kind == "VisitUnkept":
+        b = _booking(detail.get("booking_id"))
+        if not b or not b.unkept or b.status not in (S.HELD, S.CONFIRMED):
+            return []  # moved or cancelled since: nothing to offer any more
+        return [visit_unkept(b, detail, _event_key(event, detail.get("booking_id"), b.unkept.get("at")))]
     return []
 
 

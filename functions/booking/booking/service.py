@@ -23,12 +23,12 @@ from typing import Callable
 
 from booking import availability, fees
 from homevisits import capacity, lifecycle
-from homevisits.booking_state import BookingStatus as S
+from homevisits.booking_state import OPEN, BookingStatus as S
 from homevisits.auth import Caller
 from homevisits.clock import Clock, parse_utc, to_ms, utc_iso, utc_iso_ms
 from homevisits.errors import (AddressOutsideRegion, BusyTryAgain, DomainError, Forbidden, InvalidPhoneNumber,
                                InvalidRequest, InvalidTransition, NotAllowedToBookFor, NotFound, PatientTooYoung,
-                               ShiftChangeStrandsBookings, TooLateToReschedule, WindowFull)
+                               ShiftChangeStrandsBookings, TooLateToReschedule, VisitUnderWay, WindowFull)
 from homevisits.identity import keyed_hash, parse_personal_number, patient_key
 from homevisits.messaging import SOURCE_BOOKING
 from homevisits.persistence import bookings as repository
@@ -71,6 +71,8 @@ def view(b: BookingModel, now: datetime | None = None) -> dict:
         out["for_child"] = {"name": b.for_child.get("name")}
     if b.cancellation:
         out["cancellation"] = b.cancellation
+    if b.unkept:
+        out["unkept"] = b.unkept
     return out
 
 
@@ -369,8 +371,8 @@ def cancel_booking(ctx: Context, caller: Caller, booking_id: str, reason: str | 
         return view(b)
     now = to_ms(ctx.clock.now())  # decided on exactly the instant stored as evidence
     region = ctx.config.region(b.region)
-    decision = cancellation_decision(b.status, b.starts_at, now,
-                                     int(ctx.config.booking.get("cancellation_free_hours", 24)))
+    decision = "free" if b.unkept else cancellation_decision(
+        b.status, b.starts_at, now, int(ctx.config.booking.get("cancellation_free_hours", 24)))
     fee = cancellation_fee(region, "late") if decision == "late" else 0
     record = {"at": utc_iso_ms(now), "reason": reason, "fee_decision": decision, "fee_amount": fee,
               "currency": region.currency}
@@ -409,7 +411,8 @@ def reschedule_booking(ctx: Context, caller: Caller, booking_id: str, new_date: 
     if b.status not in RESCHEDULABLE:
         raise InvalidTransition(f"a {b.status} booking cannot be rescheduled", details={"status": b.status})
     free_hours = int(ctx.config.booking.get("cancellation_free_hours", 24))
-    if b.status == S.CONFIRMED and now > parse_utc(b.starts_at) - timedelta(hours=free_hours):
+    # A visit we could not keep (b.unkept) may be moved at any time: the service's fault, not the patient's.
+    if b.status == S.CONFIRMED and not b.unkept and now > parse_utc(b.starts_at) - timedelta(hours=free_hours):
         raise TooLateToReschedule(f"a booking can be moved until {free_hours} hours before it starts; you may "
                                   "cancel it (the late-cancellation fee applies) and book again")
     if b.status == S.HELD and b.hold_expires_at and b.hold_expires_at <= utc_iso(now):
@@ -440,7 +443,7 @@ def reschedule_booking(ctx: Context, caller: Caller, booking_id: str, new_date: 
         new.routes = plan.sequences()
         values = {"date": new_date.isoformat(), "window_start": w.start_local.strftime("%H:%M"),
                   "starts_at": utc_iso(w.start_utc), "ends_at": utc_iso(w.end_utc), "region_day": target_day,
-                  "updated_at": utc_iso(now), "status_reason": "rescheduled"}
+                  "updated_at": utc_iso(now), "status_reason": "rescheduled", "unkept": None}
         ledgers = [new] if new is old else [old, new]
         if lifecycle.try_reschedule(b, values, ledgers):
             return view(b)
@@ -457,9 +460,12 @@ def _shift_raw(body) -> dict:
             "start_location": body.start_location.model_dump(), "end_location": end.model_dump(), "break": brk}
 
 
-def put_shift(ctx: Context, caller: Caller, region_id: str, clinician_id: str, day: date, body) -> dict:
-    """Set one clinician's shift on a region-day; refused (409 shift_change_strands_bookings) when
-    the accepted visits would no longer all fit."""
+def put_shift(ctx: Context, caller: Caller, region_id: str, clinician_id: str, day: date, body,
+              override: bool = False) -> dict:
+    """Set one clinician's shift on a region-day. Without `override`, a change that would leave
+    accepted visits without a clinician is refused (409 shift_change_strands_bookings); with it
+    (a late start, an early end) the day is re-planned with the fewest changes and the visits that
+    fit nowhere are listed as `unkept` (see `_change_shift`)."""
     caller.require_dispatcher_of(region_id)
     region = ctx.config.region(region_id)
     if body.end <= body.start:
@@ -470,23 +476,144 @@ def put_shift(ctx: Context, caller: Caller, region_id: str, clinician_id: str, d
     raw = _shift_raw(body)
     if raw["break"]["earliest"] > raw["break"]["latest"]:
         raise InvalidRequest("the break's earliest start is after its latest", code="invalid_shift")
+    return _change_shift(ctx, region, clinician_id, day, raw, override=override)
+
+
+def remove_shift(ctx: Context, caller: Caller, region_id: str, clinician_id: str, day: date) -> dict:
+    """Take a clinician off a region-day (sick leave): their visits go to the others where they fit,
+    the rest are `unkept` and their patients offered the nearest free windows. Visits they finished
+    stay as they are; a visit under way refuses the removal (409 visit_under_way: end the shift
+    after it with PUT ?override=true). Repeating it answers the same unkept visits again."""
+    caller.require_dispatcher_of(region_id)
+    region = ctx.config.region(region_id)
+    return _change_shift(ctx, region, clinician_id, day, None, override=True)
+
+
+def _change_shift(ctx: Context, region: Region, clinician_id: str, day: date, raw: dict | None, *,
+                  override: bool) -> dict:
+    """Write `raw` (None: remove) as the clinician's shift, keeping the ledger's promise that every
+    visit it holds can be served. With `override`, the visits that no longer fit anywhere leave the
+    ledger in the same transaction that marks their bookings unkept (homevisits.lifecycle), and a
+    VisitUnkept event per booking asks notifications to offer the patient other windows."""
     rday = region_day_key(region.id, day)
-    now = ctx.clock.now()
     for attempt in range(lifecycle.MAX_ATTEMPTS):
+        now = ctx.clock.now()
         ledger = repository.read_ledger(rday)
         if (ledger.shifts or {}).get(clinician_id) == raw:
+            if raw is None:
+                return _removed_again(ctx, ledger, region, day, clinician_id)
             return _shift_view(ledger, region.id, day)
-        ledger.shifts = {**(ledger.shifts or {}), clinician_id: raw}
-        d = lifecycle.ledger_day(ledger, region, day, now)
-        if d.visits:
-            plan = capacity.check(d, None, ledger.routes)
-            if plan is None:
-                raise ShiftChangeStrandsBookings("this change would leave booked visits without a clinician")
+        shifts = dict(ledger.shifts or {})
+        if raw is None:
+            shifts.pop(clinician_id)
+        else:
+            shifts[clinician_id] = raw
+        ledger.shifts = shifts
+        stranded: list[BookingModel] = []
+        if ledger.visits:
+            if override:
+                plan, stranded = _absorb(ledger, region, day, now, clinician_id, removing=raw is None)
+            else:
+                found = capacity.check(lifecycle.ledger_day(ledger, region, day, now), None, ledger.routes)
+                if found is None:
+                    raise ShiftChangeStrandsBookings("this change would leave booked visits without a clinician; "
+                                                     "send it again with ?override=true to list them as unkept")
+                plan = found
             ledger.routes = plan.sequences()
-        if repository.save_ledger(ledger):
-            return _shift_view(ledger, region.id, day)
+        if stranded:
+            days: dict = {day: ledger}
+            offered = {b.booking_id: nearest_free_windows(ctx, region, lifecycle.ledger_visit(b), day, now, days)
+                       for b in stranded}
+            record = {"at": utc_iso(now), "reason": "clinician_unavailable", "clinician_id": clinician_id,
+                      "offered": offered}
+            saved = lifecycle.try_strand(stranded, record, ledger)
+        else:
+            saved = repository.save_ledger(ledger)
+        if saved:
+            for b in stranded:
+                _publish_unkept(ctx, b)
+            return {**_shift_view(ledger, region.id, day), "unkept": [_unkept_view(b) for b in stranded]}
         lifecycle.backoff(attempt)
     raise BusyTryAgain("the day is being changed by another request; try again")
+
+
+def _absorb(ledger: CapacityModel, region: Region, day: date, now, clinician_id: str, *,
+            removing: bool) -> tuple[capacity.Plan, list[BookingModel]]:
+    """The ledger's routes after the clinician's change with the fewest changes, and the open
+    bookings that fit nowhere (already taken out of `ledger`). Visits the clinician finished stop
+    holding capacity; visits under way stay with them (VisitUnderWay when that is impossible)."""
+    theirs = list((ledger.routes or {}).get(clinician_id, []))
+    facts = repository.get_bookings(theirs, consistent=True) if theirs else {}
+    visits = dict(ledger.visits or {})
+    under_way = frozenset(bid for bid, b in facts.items() if b.status in (S.EN_ROUTE, S.ARRIVED))
+    for bid, b in facts.items():
+        if b.status not in OPEN and bid in visits:
+            visits[bid] = {**visits[bid], "status": b.status}  # done: it needs no capacity any more
+    if removing and under_way:
+        raise VisitUnderWay("the clinician has a visit under way; end the shift after it with "
+                            "PUT …/shifts/{date}?override=true instead", details={"booking_ids": sorted(under_way)})
+    ledger.visits = visits
+    d = lifecycle.ledger_day(ledger, region, day, now)
+    urgent = frozenset(bid for bid, raw in visits.items() if raw.get("priority") == "urgent")
+    found = capacity.absorb(d, dict(ledger.routes or {}), keep=under_way, urgent=urgent)
+    if found is None:
+        raise VisitUnderWay("the new shift cannot finish the visits under way", details={"booking_ids": sorted(under_way)})
+    plan, left = found
+    bookings = repository.get_bookings(left, consistent=True) if left else {}
+    for bid in left:
+        visits.pop(bid, None)
+    ledger.visits = visits
+    return plan, [bookings[bid] for bid in left if bid in bookings and bookings[bid].status in OPEN]
+
+
+def nearest_free_windows(ctx: Context, region: Region, entry: dict, day: date, now, ledgers: dict,
+                         limit: int = 3, days: int = 2) -> list[dict]:
+    """Up to `limit` windows that a visit like `entry` (a ledger visit) could be moved to now, the
+    nearest first: later the same day, then the next `days` days (availability's rules: not started,
+    inside the horizon, the visit fits the day at its address). `ledgers`: date -> ledger already
+    read (the changed day's, not yet saved); others are read once and added."""
+    vt = ctx.config.visit_type(entry["visit_type"])
+    out: list[dict] = []
+    for i in range(days + 1):
+        d = day + timedelta(days=i)
+        if d not in ledgers:
+            ledgers[d] = repository.get_ledger(region_day_key(region.id, d))
+        ledger = ledgers[d]
+        if ledger is None or not ledger.shifts:
+            continue
+        state = lifecycle.ledger_day(ledger, region, d, now)
+        for w, time_ok in availability.day_windows(region, d, now):
+            if not time_ok or utc_iso(w.start_utc) == entry["starts_at"]:
+                continue
+            probe = _candidate(region, vt, w, float(entry["lat"]), float(entry["lon"]), "~probe")
+            if capacity.check(state, probe, ledger.routes, allow_rebuild=False) is not None:
+                out.append({"date": d.isoformat(), "window_start": w.start_local.strftime("%H:%M"),
+                            "window_end": w.end_local.strftime("%H:%M")})
+                if len(out) >= limit:
+                    return out
+    return out
+
+
+def _unkept_view(b: BookingModel) -> dict:
+    return {"booking_id": b.booking_id, "visit_type": b.visit_type, "window_start": b.window_start,
+            "priority": b.priority or "normal", "offered": (b.unkept or {}).get("offered", [])}
+
+
+def _publish_unkept(ctx: Context, b: BookingModel) -> None:
+    ctx.publish(SOURCE_BOOKING, "VisitUnkept", {"booking_id": b.booking_id, "region": b.region,
+                                                "region_day": b.region_day,
+                                                "offered": (b.unkept or {}).get("offered", [])})
+
+
+def _removed_again(ctx: Context, ledger: CapacityModel, region: Region, day: date, clinician_id: str) -> dict:
+    """A repeated removal: the visits that one left unkept (told again: notifications send once)."""
+    unkept = [b for b, _ in repository.bookings_of_region_day(ledger.region_day)
+              if b.status in OPEN and (b.unkept or {}).get("clinician_id") == clinician_id]
+    if not unkept:
+        raise NotFound("this clinician has no shift on that day", code="no_shift")
+    for b in unkept:
+        _publish_unkept(ctx, b)
+    return {**_shift_view(ledger, region.id, day), "unkept": [_unkept_view(b) for b in unkept]}
 
 
 def _shift_view(ledger: CapacityModel | None, region_id: str, day: date) -> dict:

@@ -17,6 +17,8 @@ What goes in:
 - remote doctors: the region's `remote_doctors` for the nurse visits' video calls;
 - `now`: a visit not yet under way cannot start before now;
 - previous plan routes: warm start, and a reassignment cost so a re-plan moves few visits;
+- unkept visits (their clinician left the day and they fit nowhere else: `booking.service`'s
+  shift changes) stay out (`clinician_unavailable`) until the patient moves them;
 - the dispatcher's pins (`dispatch.steering`): a pinned visit may go only to its clinician (a skill
   only that clinician's vehicle has); a visit the dispatcher took out of the routes stays out
   (`unassigned_by_dispatcher`).
@@ -64,6 +66,7 @@ class VisitInput:
     updated_at: str = ""
     version: int = 0
     eta: str | None = None
+    unkept: bool = False  # lost its clinician and fit nowhere (booking side): out of the routes until moved
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class RegionDayInputs:
         doc = {
             "visits": sorted([v.booking_id, v.status, v.visit_type, v.starts_at.isoformat(), v.ends_at.isoformat(),
                               v.lat, v.lon, v.priority, v.clinician_id if v.status in LOCKED_ORDER else None,
+                              v.unkept,
                               [v.address.get(k) for k in ("street", "city", "postal_code")]]
                              for v in self.visits),
             "shifts": sorted([s.clinician_id, s.role, s.start.isoformat(), s.end.isoformat(), list(s.start_location),
@@ -256,6 +260,10 @@ def build_problem(inputs: RegionDayInputs, visit_types: dict, *, travel: TravelT
         if v.status in LOCKED_ORDER and locked_to is None:
             # Under way or done without a clinician on shift in this plan: nothing left to route.
             excluded[v.booking_id] = "clinician_not_on_shift" if v.status != S.COMPLETED else "completed"
+            continue
+        if locked_to is None and v.unkept:
+            # The capacity ledger gave its place away: planning it could push out a visit it promised.
+            excluded[v.booking_id] = "clinician_unavailable"
             continue
         if locked_to is None and pins and v.booking_id in pins and pins[v.booking_id] is None:
             excluded[v.booking_id] = "unassigned_by_dispatcher"

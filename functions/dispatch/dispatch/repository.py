@@ -39,7 +39,7 @@ def visit_input(b: BookingModel) -> VisitInput:
         booking_id=b.booking_id, status=b.status, visit_type=b.visit_type,
         starts_at=parse_utc(b.starts_at), ends_at=parse_utc(b.ends_at),
         lat=float(lat) if lat is not None else None, lon=float(lon) if lon is not None else None,
-        address=dispatch_address(address), clinician_id=b.clinician_id, priority=b.priority or "normal",
+        address=dispatch_address(address), clinician_id=b.clinician_id, priority=b.priority or "normal", unkept=bool(b.unkept),
         updated_at=b.updated_at or "", version=int(b.version or 0), eta=b.eta)
 
 

@@ -391,6 +391,68 @@ def check(day: Day, new: Visit | None = None, hint: dict[str, list[str]] | None 
     return rebuild(full) if allow_rebuild or not hint else None
 
 
+REASSIGNMENT_S = 600  # a visit moved to another clinician costs as much as 10 minutes' driving
+
+
+def absorb(day: Day, hint: dict[str, list[str]], *, keep: frozenset[str] = frozenset(),
+           urgent: frozenset[str] = frozenset()) -> tuple[Plan, list[str]] | None:
+    """The day after a shift change, with the fewest changes: (plan, visit ids it could not place).
+
+    Every route of `hint` (clinician_id -> visit ids in order, the ledger's routes) that still holds
+    is kept as it is; the visits of a route that no longer holds (its clinician left or works less)
+    and those no route held are inserted one by one, `urgent` ones first, then by window, each
+    where it adds the least driving, its former clinician preferred (another one costs
+    REASSIGNMENT_S more). An urgent visit that fits nowhere takes the place of a normal one, which
+    is then placed elsewhere if it can. What fits nowhere is returned, never dropped silently.
+    `keep`: visits that must stay with their hint clinician in their hint order (under way); None
+    when they cannot."""
+    by_id = {v.id: v for v in day.visits}
+    b = _Builder(_Ctx(day))
+    home = {vid: cid for cid, seq in hint.items() for vid in seq}
+
+    def cost_of(v: Visit) -> Callable[[Route, Route], float]:
+        return lambda old, new: _travel_cost(old, new) + (0 if home.get(v.id) == new.clinician_id else REASSIGNMENT_S)
+
+    placed: set[str] = set()
+    for cid in b.order:
+        seq = [by_id[i] for i in hint.get(cid, []) if i in by_id and i not in placed]
+        if not seq:
+            continue
+        if not b.set_route(cid, seq):
+            seq = [v for v in seq if v.id in keep]
+            if seq and not b.set_route(cid, seq):
+                return None
+        placed.update(v.id for v in seq)
+    if any(v in by_id and v not in placed for v in keep):
+        return None  # kept visits of a clinician no longer on shift
+    rest = sorted((v for v in day.visits if v.id not in placed),
+                  key=lambda v: (v.id not in urgent, v.latest, v.earliest, v.id))
+    left: list[str] = []
+    for v in rest:
+        if b.insert(v, cost_of(v)):
+            continue
+        bumped = _bump(b, v, cost_of(v), protected=keep | urgent) if v.id in urgent else None
+        if bumped is None:
+            left.append(v.id)
+        elif not b.insert(bumped, cost_of(bumped)):
+            left.append(bumped.id)
+    return b.plan(), left
+
+
+def _bump(b: _Builder, v: Visit, cost: Callable[[Route, Route], float], *, protected: frozenset[str]) -> Visit | None:
+    """Make room for `v` by taking one visit (not `protected`, same skill) out of a route: the visit
+    taken out, with `v` inserted; None (nothing changed) when no such swap fits."""
+    for cid in b.order:
+        for u in list(b.seq[cid]):
+            if u.id in protected or u.skill != v.skill:
+                continue
+            seqs, routes = dict(b.seq), dict(b.routes)
+            if b.set_route(cid, [x for x in b.seq[cid] if x.id != u.id]) and b.insert(v, cost):
+                return u
+            b.seq, b.routes = seqs, routes
+    return None
+
+
 def violations(day: Day, plan: Plan) -> list[str]:
     """Independent re-check of a plan against the day (empty list = feasible).
 

@@ -124,6 +124,10 @@ class ShiftChangeStrandsBookings(DomainError):
     code, status = "shift_change_strands_bookings", 409
 
 
+class VisitUnderWay(DomainError):
+    code, status = "visit_under_way", 409
+
+
 class TooLateToReschedule(DomainError):
     code, status = "too_late_to_reschedule", 409
 

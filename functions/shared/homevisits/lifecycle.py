@@ -44,7 +44,8 @@ def ledger_visit(b: BookingModel, status: str | None = None, visit_type=None) ->
     return {"visit_type": b.visit_type, "skill": vt.skill, "starts_at": b.starts_at, "ends_at": b.ends_at,
             "lat": float(b.address["lat"]), "lon": float(b.address["lon"]), "service_s": vt.service_minutes * 60,
             "video_call_s": vt.video_call_minutes * 60, "status": status or b.status,
-            "hold_expires_at": b.hold_expires_at if (status or b.status) == S.HELD else None}
+            "hold_expires_at": b.hold_expires_at if (status or b.status) == S.HELD else None,
+            "priority": b.priority or "normal"}
 
 
 def counted_visits(ledger: CapacityModel, now: datetime) -> Callable[[str, dict], bool]:
@@ -193,6 +194,21 @@ def try_reschedule(b: BookingModel, values: dict, ledgers: list[CapacityModel]) 
     if b.status not in (S.HELD, S.CONFIRMED) or "status" in values:
         raise InvalidTransition(f"a {b.status} booking cannot be rescheduled", details={"status": b.status})
     return store.commit_booking_update(b, values, b.status, ledgers)
+
+
+def try_strand(bookings: list[BookingModel], record: dict, ledger: CapacityModel) -> bool:
+    """One attempt at marking open bookings `unkept` (`record`: {"at", "reason", "clinician_id"}
+    plus each booking's own "offered" windows under record["offered"][booking_id]) together with
+    the ledger that no longer holds them, in one transaction. Their status stays (the patient
+    reschedules or cancels, free). False when any of them, or the ledger, changed meanwhile."""
+    changes = []
+    for b in bookings:
+        if b.status not in OPEN:
+            raise InvalidTransition(f"a {b.status} booking has no visit to keep", details={"status": b.status})
+        own = {k: v for k, v in record.items() if k != "offered"}
+        own["offered"] = (record.get("offered") or {}).get(b.booking_id, [])
+        changes.append((b, {"unkept": own, "updated_at": record["at"]}))
+    return store.commit_bookings_update(changes, ledger)
 
 
 def set_payment_status(booking_id: str, payment_status: str, *, now: datetime | None = None) -> BookingModel | None:

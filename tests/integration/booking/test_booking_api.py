@@ -209,11 +209,7 @@ def _apply(hv, open_day, change):
 
 
 def _child_body(hv, day, window, age_years=5):
-    from stdnum import luhn
-    born = hv.local_day(-365 * age_years)
-    digits = f"{born:%y%m%d}246"
-    return hv.body(day, window, for_child={"personal_number": f"{born:%Y%m%d}-246{luhn.calc_check_digit(digits)}",
-                                            "name": "Barn"})
+    return hv.child_body(day, window, age_years)
 
 
 def test_a_guardian_books_for_a_child_free_of_charge_and_it_is_confirmed_at_once(hv, open_day):

@@ -175,3 +175,43 @@ def test_ledger_data_becomes_a_day_in_local_time_and_expired_holds_are_free():
     from datetime import datetime, timezone
     assert s.start == int(datetime(2026, 12, 1, 7, 0, tzinfo=timezone.utc).timestamp())  # 08:00 CET
     assert s.end_location == s.start_location and s.break_s == 30 * 60
+
+
+def test_absorbing_a_sick_clinicians_visits_keeps_the_other_routes_and_lists_the_rest():
+    """d2 leaves: d1's route is kept as it was (order included), d2's visits go to d1 where they fit,
+    the rest is returned; the plan re-checks clean against the visits it holds."""
+    from homevisits.capacity import absorb
+    d1 = shift("d1", end=4 * H)  # d2's shift is gone from the day; its route stays in the hint
+    own = [visit("own0", 0, loc=near(0, 0.01)), visit("own1", 1, loc=near(1, 0.01))]
+    theirs = [visit("t0", 0, loc=near(2, 0.01)), visit("t4", 4, loc=near(3, 0.01)), visit("t5", 5, loc=near(4, 0.01))]
+    day = Day((d1,), tuple(own + theirs), 1)
+    plan, left = absorb(day, {"d1": ["own0", "own1"], "d2": ["t0", "t4", "t5"]})
+    assert set(left) == {"t4", "t5"}  # after d1's shift: fit nowhere
+    seq = plan.sequences()["d1"]
+    assert [x for x in seq if x.startswith("own")] == ["own0", "own1"] and "t0" in seq
+    kept = tuple(v for v in day.visits if v.id not in left)
+    assert violations(Day(day.shifts, kept, 1), plan) == []
+
+
+def test_an_urgent_visit_takes_the_place_of_a_normal_one_when_nothing_else_fits():
+    """A 2-hour shift holding two visits: the sick clinician's urgent visit replaces one of them,
+    which is returned instead; without `urgent` the urgent visit would be the one returned."""
+    from homevisits.capacity import absorb
+    d1 = shift("d1", end=2 * H, brk=False)
+    own = [visit("own0", 0, loc=near(0, 0.005)), visit("own1", 0, loc=near(1, 0.005))]
+    sick = visit("sick-urgent", 0, loc=near(2, 0.005))
+    day = Day((d1,), (*own, sick), 1)
+    assert check(day) is None  # the three do not fit
+    hint = {"d1": ["own0", "own1"], "d2": ["sick-urgent"]}
+    assert absorb(day, hint)[1] == ["sick-urgent"]
+    plan, left = absorb(day, hint, urgent=frozenset({"sick-urgent"}))
+    assert len(left) == 1 and left[0].startswith("own") and plan.route_of("sick-urgent") == "d1"
+    assert violations(Day(day.shifts, tuple(v for v in day.visits if v.id not in left), 1), plan) == []
+
+
+def test_visits_under_way_must_stay_with_their_clinician():
+    """A kept visit whose clinician is gone cannot be absorbed: None (the caller refuses)."""
+    from homevisits.capacity import absorb
+    day = Day((shift("d1"),), (visit("going", 0),), 1)
+    assert absorb(day, {"d2": ["going"]}, keep=frozenset({"going"})) is None
+    assert absorb(day, {"d1": ["going"]}, keep=frozenset({"going"}))[1] == []

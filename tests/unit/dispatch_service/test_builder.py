@@ -71,6 +71,15 @@ def test_held_and_cancelled_bookings_stay_out(rd, config):
     assert sorted(built.job_booking.values()) == ["ok"]
 
 
+def test_an_unkept_visit_stays_out_of_the_routes_with_its_reason(rd, config):
+    """The booking side gave an unkept visit's place away: dispatch must not plan it over others."""
+    inputs = rd.inputs([rd.visit("gone", "08:00", unkept=True), rd.visit("ok", "08:00")], [rd.shift("doc")])
+    built = build_problem(inputs, config.visit_types)
+    assert sorted(built.job_booking.values()) == ["ok"] and built.excluded == {"gone": "clinician_unavailable"}
+    kept = rd.inputs([rd.visit("gone", "08:00"), rd.visit("ok", "08:00")], [rd.shift("doc")])
+    assert kept.input_hash != inputs.input_hash  # the mark alone asks for a new plan
+
+
 def test_urgent_bookings_weigh_more(rd, config):
     built = build_problem(rd.inputs([rd.visit("u", "08:00", priority="urgent"), rd.visit("n", "08:00")],
                                     [rd.shift("doc")]), config.visit_types)

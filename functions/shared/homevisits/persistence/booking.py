@@ -60,6 +60,10 @@ class BookingModel(Model):
     updated_at = UnicodeAttribute()
     status_reason = UnicodeAttribute(null=True)  # why the last transition happened (e.g. hold_expired)
     priority = UnicodeAttribute(null=True)  # triage: "urgent" | "normal" (absent: normal)
+    # Set when the visit lost its clinician (sick leave, a shorter shift) and fits nowhere else that
+    # day: {"at", "reason", "clinician_id", "offered": [{"date", "window_start", "window_end"}]}; its
+    # place in the ledger is gone, the patient may reschedule or cancel free of charge.
+    unkept = JSONAttribute(null=True)
     version = VersionAttribute()
 
     by_patient = ByPatientIndex()

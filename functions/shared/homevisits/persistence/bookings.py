@@ -171,6 +171,25 @@ def _commit(b: BookingModel, values: dict, expect_status: str, saves: list) -> b
     return True
 
 
+def commit_bookings_update(changes: list[tuple[BookingModel, dict]], ledger: CapacityModel) -> bool:
+    """*Lifecycle only.* One transaction: each booking's update (conditioned on the status and the
+    version read; statuses are not changed here) and the ledger (version-checked). False when
+    another writer won; the bookings are updated on success."""
+    try:
+        with transaction() as tw:
+            for b, values in changes:
+                tw.update(b, actions=_actions(values), condition=BookingModel.status == b.status)
+            tw.save(ledger)
+    except TransactWriteError as err:
+        if condition_failed(err):
+            return False
+        raise
+    for b, values in changes:
+        for k, v in values.items():
+            setattr(b, k, v)
+    return True
+
+
 def update_booking(b: BookingModel, values: dict, expect_statuses: Iterable[str]) -> bool:
     """*Lifecycle only.* Update fields of a booking read before (never a freshly built one), if its
     status is one of `expect_statuses` and its version unchanged; the version goes up by one.
