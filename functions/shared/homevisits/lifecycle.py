@@ -155,6 +155,8 @@ def try_confirm(b: BookingModel, *, now: datetime, extra: dict | None = None, al
     require_move(b.status, S.CONFIRMED)
     ledger = _confirmed_ledger(b, now)
     values = {"status": S.CONFIRMED, "hold_expires_at": None, "updated_at": utc_iso(now), **(extra or {})}
+    if b.unkept:
+        values["unkept"] = None  # an unkept visit the day has room for again (re-checked above) is kept
     return store.commit_booking_update(b, values, S.HELD, [ledger], also_save=also_save)
 
 
