@@ -2,7 +2,7 @@
 and localstripe) after a fault scenario, a soak or a demo day.
 
 - capacity: every booking of a region-day that holds capacity (held and not expired, confirmed,
-  en_route, arrived) is a live visit of that region-day's CapacityModel ledger, and the ledger has no
+  en_route, arrived) is a live visit of that region-day's capacity ledger (homevisits.ledger), and the ledger has no
   live visit that is not such a booking (nothing lost, nothing doubled) — except a visit that took
   place (completed, no_show), which may keep its time in the ledger;
 - payment: no booking is confirmed (or further) without an authorized or captured payment, unless
@@ -116,7 +116,8 @@ def check(region_days: Iterable[str], *, now_iso: str | None = None, stripe_base
     `settled`: every queue was drained (and reconciliation ran), so transitional states that a
     consumer still had to finish (completed but not yet captured, a hold on a booking still `held`)
     count as violations too."""
-    from homevisits.persistence.booking import BookingModel, CapacityModel
+    from homevisits.persistence.booking import BookingModel
+    from homevisits.persistence.ledger import read_day
     from homevisits.persistence.payments import PaymentModel, booking_pk, PAYMENT_SK
 
     now_iso = now_iso or _now_iso()
@@ -125,11 +126,7 @@ def check(region_days: Iterable[str], *, now_iso: str | None = None, stripe_base
     for rd in report.region_days:
         day_bookings = {b.booking_id: b for b in BookingModel.by_region_day.query(rd)}
         bookings.update(day_bookings)
-        try:
-            ledger = CapacityModel.get(rd)
-            visits = ledger.visits or {}
-        except CapacityModel.DoesNotExist:
-            visits = {}
+        visits = read_day(rd).visits
         live_bookings = {bid for bid, b in day_bookings.items() if _booking_holds_capacity(b, now_iso)}
         live_ledger = {bid for bid, raw in visits.items() if _ledger_holds_capacity(raw, now_iso)}
         for bid in sorted(live_bookings - live_ledger):

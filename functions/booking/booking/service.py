@@ -31,8 +31,9 @@ from homevisits.errors import (AddressOutsideRegion, BusyTryAgain, DomainError, 
                                ShiftChangeStrandsBookings, TooLateToReschedule, VisitUnderWay, WindowFull)
 from homevisits.identity import keyed_hash, parse_personal_number, patient_key
 from homevisits.messaging import SOURCE_BOOKING
+from homevisits.ledger import DayLedger
 from homevisits.persistence import bookings as repository
-from homevisits.persistence.booking import BookingModel, CapacityModel
+from homevisits.persistence.booking import BookingModel
 from homevisits.regions import Config, Region, region_day_key
 from homevisits.tariff import cancellation_fee
 
@@ -126,12 +127,12 @@ def day_availability(ctx: Context, postal_code: str, day: date, visit_type: str,
         free = False
         if time_ok:
             if day_state is None:
-                ledger = repository.get_ledger(region_day_key(region.id, day))
-                day_state = (ledger, lifecycle.ledger_day(ledger, region, day, now)) if ledger else (None, None)
-            ledger, d = day_state
-            if ledger is not None and ledger.shifts:
+                ledger = repository.read_ledger(region_day_key(region.id, day), vt.skill)
+                day_state = (ledger, lifecycle.counted_visits(ledger, now))
+            ledger, counted = day_state
+            if ledger.shifts:
                 probe = _candidate(region, vt, w, where[0], where[1], "~probe")
-                free = capacity.check(d, probe, ledger.routes, allow_rebuild=False) is not None
+                free = lifecycle.place(ledger, probe, region, day, now, counted, allow_rebuild=False) is not None
         out.append({"start": w.start_local.strftime("%H:%M"), "end": w.end_local.strftime("%H:%M"),
                     "available": free})
     return {"region": region.id, "date": day.isoformat(), "visit_type": vt.id, "status": region.status,
@@ -183,7 +184,7 @@ class Reads:
     ledger: Future
     fees_paid: Future | None  # None: the fee does not depend on the patient's history
 
-    def ledger_now(self) -> CapacityModel:
+    def ledger_now(self) -> DayLedger:
         return self.ledger.result()
 
     def paid(self) -> int:
@@ -264,7 +265,7 @@ def start_reads(ctx: Context, d: Draft) -> Reads:
     pool = _executor()
     history = fees.history_matters(ctx.config, d.region, d.visit_type.id, d.treated.birth_date, d.req.date,
                                    d.frikort)
-    return Reads(ledger=pool.submit(repository.read_ledger, d.rday),
+    return Reads(ledger=pool.submit(repository.read_ledger, d.rday, d.visit_type.skill),
                  fees_paid=pool.submit(fees.paid_12m, d.treated_key, d.now) if history else None)
 
 
@@ -316,14 +317,14 @@ def finish_booking(ctx: Context, d: Draft, reads: Reads, idempotency=None) -> di
     extra = idempotency.transaction_items(result) if idempotency is not None else ()
 
     for attempt in range(lifecycle.MAX_ATTEMPTS):
-        ledger = reads.ledger_now() if attempt == 0 else repository.read_ledger(d.rday)
+        ledger = reads.ledger_now() if attempt == 0 else repository.read_ledger(d.rday, vt.skill)
         if booking_id in (ledger.visits or {}):
             break  # an earlier attempt of this same request committed: answer it below
-        plan = capacity.check(lifecycle.ledger_day(ledger, region, req.date, now), new_visit, ledger.routes)
+        plan = lifecycle.place(ledger, new_visit, region, req.date, now)
         if plan is None:
             raise WindowFull("this window is fully booked; please choose another")
         ledger.visits = {**(ledger.visits or {}), booking_id: entry}
-        ledger.routes = plan.sequences()
+        ledger.take(plan)
         outcome, b = lifecycle.create_booking(fields, note, ledger, extra)
         if outcome == repository.COMMITTED:
             if idempotency is not None and extra:
@@ -428,10 +429,9 @@ def reschedule_booking(ctx: Context, caller: Caller, booking_id: str, new_date: 
         entry.update(starts_at=utc_iso(w.start_utc), ends_at=utc_iso(w.end_utc))
         visit = capacity.visit_from_ledger(booking_id, entry)
         counted = lifecycle.counted_visits(new, now)
-        day = lifecycle.ledger_day(new, region, new_date, now,
-                                   counted=lambda bid, raw: bid != booking_id and counted(bid, raw))
-        hint = {c: [v for v in seq if v != booking_id] for c, seq in (new.routes or {}).items()}
-        plan = capacity.check(day, visit, hint or None)
+        new.routes = {c: [v for v in seq if v != booking_id] for c, seq in (new.routes or {}).items()} or None
+        plan = lifecycle.place(new, visit, region, new_date, now,
+                               counted=lambda bid, raw: bid != booking_id and counted(bid, raw))
         if plan is None:
             raise WindowFull("the new window is fully booked; please choose another")
         if new is not old:
@@ -440,7 +440,7 @@ def reschedule_booking(ctx: Context, caller: Caller, booking_id: str, new_date: 
             old.visits = visits
             old.routes = {c: [v for v in seq if v != booking_id] for c, seq in (old.routes or {}).items()}
         new.visits = {**(new.visits or {}), booking_id: entry}
-        new.routes = plan.sequences()
+        new.take(plan)
         values = {"date": new_date.isoformat(), "window_start": w.start_local.strftime("%H:%M"),
                   "starts_at": utc_iso(w.start_utc), "ends_at": utc_iso(w.end_utc), "region_day": target_day,
                   "updated_at": utc_iso(now), "status_reason": "rescheduled", "unkept": None}
@@ -513,13 +513,14 @@ def _change_shift(ctx: Context, region: Region, clinician_id: str, day: date, ra
         if ledger.visits:
             if override:
                 plan, stranded = _absorb(ledger, region, day, now, clinician_id, removing=raw is None)
-            else:
-                found = capacity.check(lifecycle.ledger_day(ledger, region, day, now), None, ledger.routes)
+                ledger.routes = plan.sequences()  # a plan of the whole day
+            elif raw is not None:  # only its own route and its neighbours' can change (homevisits.ledger)
+                part = ledger.around_clinician(clinician_id, day, region.tz)
+                found = capacity.check(lifecycle.ledger_day(part, region, day, now), None, part.routes)
                 if found is None:
                     raise ShiftChangeStrandsBookings("this change would leave booked visits without a clinician; "
                                                      "send it again with ?override=true to list them as unkept")
-                plan = found
-            ledger.routes = plan.sequences()
+                ledger.take(found)
         if stranded:
             days: dict = {day: ledger}
             offered = {b.booking_id: nearest_free_windows(ctx, region, lifecycle.ledger_visit(b), day, now, days)
@@ -537,7 +538,7 @@ def _change_shift(ctx: Context, region: Region, clinician_id: str, day: date, ra
     raise BusyTryAgain("the day is being changed by another request; try again")
 
 
-def _absorb(ledger: CapacityModel, region: Region, day: date, now, clinician_id: str, *,
+def _absorb(ledger: DayLedger, region: Region, day: date, now, clinician_id: str, *,
             removing: bool) -> tuple[capacity.Plan, list[BookingModel]]:
     """The ledger's routes after the clinician's change with the fewest changes, and the open
     bookings that fit nowhere (already taken out of `ledger`). Visits the clinician finished stop
@@ -581,12 +582,12 @@ def nearest_free_windows(ctx: Context, region: Region, entry: dict, day: date, n
         ledger = ledgers[d]
         if ledger is None or not ledger.shifts:
             continue
-        state = lifecycle.ledger_day(ledger, region, d, now)
+        counted = lifecycle.counted_visits(ledger, now)
         for w, time_ok in availability.day_windows(region, d, now):
             if not time_ok or utc_iso(w.start_utc) == entry["starts_at"]:
                 continue
             probe = _candidate(region, vt, w, float(entry["lat"]), float(entry["lon"]), "~probe")
-            if capacity.check(state, probe, ledger.routes, allow_rebuild=False) is not None:
+            if lifecycle.place(ledger, probe, region, d, now, counted, allow_rebuild=False) is not None:
                 out.append({"date": d.isoformat(), "window_start": w.start_local.strftime("%H:%M"),
                             "window_end": w.end_local.strftime("%H:%M")})
                 if len(out) >= limit:
@@ -605,7 +606,7 @@ def _publish_unkept(ctx: Context, b: BookingModel) -> None:
                                                 "offered": (b.unkept or {}).get("offered", [])})
 
 
-def _removed_again(ctx: Context, ledger: CapacityModel, region: Region, day: date, clinician_id: str) -> dict:
+def _removed_again(ctx: Context, ledger: DayLedger, region: Region, day: date, clinician_id: str) -> dict:
     """A repeated removal: the visits that one left unkept (told again: notifications send once)."""
     unkept = [b for b, _ in repository.bookings_of_region_day(ledger.region_day)
               if b.status in OPEN and (b.unkept or {}).get("clinician_id") == clinician_id]
@@ -616,7 +617,7 @@ def _removed_again(ctx: Context, ledger: CapacityModel, region: Region, day: dat
     return {**_shift_view(ledger, region.id, day), "unkept": [_unkept_view(b) for b in unkept]}
 
 
-def _shift_view(ledger: CapacityModel | None, region_id: str, day: date) -> dict:
+def _shift_view(ledger: DayLedger | None, region_id: str, day: date) -> dict:
     shifts = (ledger.shifts or {}) if ledger else {}
     visits = (ledger.visits or {}) if ledger else {}
     return {"region": region_id, "date": day.isoformat(), "version": ledger.version if ledger else 0,

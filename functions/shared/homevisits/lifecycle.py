@@ -23,8 +23,9 @@ from homevisits import capacity
 from homevisits.booking_state import OPEN, BookingStatus, require_move
 from homevisits.clock import utc_iso
 from homevisits.errors import BusyTryAgain, InvalidTransition, NotFound, WindowFull
+from homevisits.ledger import DayLedger
 from homevisits.persistence import bookings as store
-from homevisits.persistence.booking import BookingModel, CapacityModel
+from homevisits.persistence.booking import BookingModel
 from homevisits.regions import Region, load_config
 
 S = BookingStatus
@@ -48,7 +49,7 @@ def ledger_visit(b: BookingModel, status: str | None = None, visit_type=None) ->
             "priority": b.priority or "normal"}
 
 
-def counted_visits(ledger: CapacityModel, now: datetime) -> Callable[[str, dict], bool]:
+def counted_visits(ledger: DayLedger, now: datetime) -> Callable[[str, dict], bool]:
     """Which ledger visits hold capacity now. A hold the ledger shows as expired is checked against
     the booking item first (one BatchGetItem, only when such holds exist): if the booking moved on
     (e.g. confirmed) without the ledger hearing of it, it still counts — never give its place away."""
@@ -61,14 +62,24 @@ def counted_visits(ledger: CapacityModel, now: datetime) -> Callable[[str, dict]
     return lambda bid, raw: bid in moved_on or capacity.holds_capacity(raw, now_iso)
 
 
-def ledger_day(ledger: CapacityModel, region: Region, day: date, now: datetime,
+def ledger_day(ledger: DayLedger, region: Region, day: date, now: datetime,
                counted: Callable[[str, dict], bool] | None = None) -> capacity.Day:
     return capacity.day_from_ledger(ledger.shifts or {}, ledger.visits or {}, day=day, tz=region.tz,
                                     remote_doctors=region.remote_doctors, travel=region.travel or None,
                                     counted=counted or counted_visits(ledger, now))
 
 
-def _removed(ledger: CapacityModel, booking_id: str) -> bool:
+def place(ledger: DayLedger, visit: capacity.Visit, region: Region, day: date, now: datetime,
+          counted: Callable[[str, dict], bool] | None = None, allow_rebuild: bool = True) -> capacity.Plan | None:
+    """A plan for the part of the day around `visit` (its nearest routes, homevisits.ledger) with
+    the visit in it, or None (refuse). Adopt it with `ledger.take(plan)`. `counted` defaults to the
+    visits holding capacity now (lapsed holds looked up first)."""
+    part = ledger.around(visit, day, region.tz)
+    d = ledger_day(part, region, day, now, counted=counted)
+    return capacity.check(d, visit, part.routes, allow_rebuild=allow_rebuild)
+
+
+def _removed(ledger: DayLedger, booking_id: str) -> bool:
     """Drop a visit from the ledger and its routes; False if it was not there."""
     visits = dict(ledger.visits or {})
     if booking_id not in visits:
@@ -87,7 +98,7 @@ def _get(booking_id: str) -> BookingModel:
     return b
 
 
-def create_booking(fields: dict, note, ledger: CapacityModel, extra_updates=()) -> tuple[str, BookingModel]:
+def create_booking(fields: dict, note, ledger: DayLedger, extra_updates=()) -> tuple[str, BookingModel]:
     """A new booking (`fields`: every BookingModel attribute; its status held, or confirmed when
     nothing is to be paid) with its clinical note and its ledger, in one transaction.
     Answers (store.COMMITTED | EXISTS | LOST_RACE, the booking as written)."""
@@ -126,7 +137,7 @@ def release_booking(booking_id: str, to_status: str, *, reason: str, now: dateti
     raise BusyTryAgain("the booking is being changed by another request; try again")
 
 
-def _confirmed_ledger(b: BookingModel, now: datetime) -> CapacityModel:
+def _confirmed_ledger(b: BookingModel, now: datetime) -> DayLedger:
     """The region-day ledger with the booking's visit marked confirmed (no hold expiry any more).
     A visit whose reservation lapsed is re-checked against the day: WindowFull when its place is gone."""
     booking_id = b.booking_id
@@ -137,12 +148,11 @@ def _confirmed_ledger(b: BookingModel, now: datetime) -> CapacityModel:
     visits[booking_id] = ledger_visit(b, S.CONFIRMED)
     if not still_held:
         counted = counted_visits(ledger, now)
-        day = ledger_day(ledger, load_config().region(b.region), date.fromisoformat(b.date), now,
-                         counted=lambda bid, r: bid != booking_id and counted(bid, r))
-        plan = capacity.check(day, capacity.visit_from_ledger(booking_id, visits[booking_id]), ledger.routes)
+        plan = place(ledger, capacity.visit_from_ledger(booking_id, visits[booking_id]), load_config().region(b.region),
+                     date.fromisoformat(b.date), now, counted=lambda bid, r: bid != booking_id and counted(bid, r))
         if plan is None:
             raise WindowFull("the hold expired and the window is no longer free")
-        ledger.routes = plan.sequences()
+        ledger.take(plan)
     ledger.visits = visits
     return ledger
 
@@ -190,7 +200,7 @@ def try_visit_move(b: BookingModel, to_status: str, *, now: datetime, clinician_
     return store.commit_visit_event(b, values, b.status, record)
 
 
-def try_reschedule(b: BookingModel, values: dict, ledgers: list[CapacityModel]) -> bool:
+def try_reschedule(b: BookingModel, values: dict, ledgers: list[DayLedger]) -> bool:
     """One attempt at moving an open booking to another window (`values`: the new date, window,
     times and region-day), with both ledgers, keeping its status. False on a lost race."""
     if b.status not in (S.HELD, S.CONFIRMED) or "status" in values:
@@ -198,7 +208,7 @@ def try_reschedule(b: BookingModel, values: dict, ledgers: list[CapacityModel]) 
     return store.commit_booking_update(b, values, b.status, ledgers)
 
 
-def try_strand(bookings: list[BookingModel], record: dict, ledger: CapacityModel) -> bool:
+def try_strand(bookings: list[BookingModel], record: dict, ledger: DayLedger) -> bool:
     """One attempt at marking open bookings `unkept` (`record`: {"at", "reason", "clinician_id"}
     plus each booking's own "offered" windows under record["offered"][booking_id]) together with
     the ledger that no longer holds them, in one transaction. Their status stays (the patient

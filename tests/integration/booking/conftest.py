@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
+import zlib
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -90,13 +91,17 @@ class Helpers:
 
     # direct reads (the same DynamoDB Local the gateway uses)
     def ledger(self, region: str, day: date) -> dict:
-        item = self.stack.boto_client("dynamodb").get_item(
-            TableName="CapacityTable", Key={"region_day": {"S": f"{region}#{day}"}}, ConsistentRead=True).get("Item")
-        if not item:
-            return {"shifts": {}, "visits": {}, "routes": {}, "version": 0}
-        return {"shifts": json.loads(item["shifts"]["S"]), "visits": json.loads(item["visits"]["S"]),
-                "routes": json.loads(item["routes"]["S"]) if "routes" in item else {},
-                "version": int(item["version"]["N"])}
+        """The region-day's ledger as DynamoDB holds it: every shard (one Query), merged."""
+        items = self.stack.boto_client("dynamodb").query(
+            TableName="CapacityTable", KeyConditionExpression="region_day = :d",
+            ExpressionAttributeValues={":d": {"S": f"{region}#{day}"}}, ConsistentRead=True)["Items"]
+        out = {"shifts": {}, "visits": {}, "routes": {}, "version": 0, "shards": len(items)}
+        for item in items:
+            for part in ("shifts", "visits", "routes"):
+                if part in item:  # zlib-compressed JSON (homevisits.persistence.ledger)
+                    out[part].update(json.loads(zlib.decompress(item[part]["B"])))
+            out["version"] += int(item["version"]["N"])
+        return out
 
     def bookings_of_day(self, region: str, day: date) -> list[dict]:
         ddb = self.stack.boto_client("dynamodb")

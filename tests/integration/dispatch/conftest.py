@@ -58,15 +58,15 @@ def seed_booking(seeded: Seeded, window: str, visit_type: str = "doctor", dlat: 
 
 def seed_region_day(region: str = "stockholm", clinicians: dict | None = None) -> Seeded:
     """A fresh far-future date with a ledger holding the clinicians' 08–17 shifts."""
-    from homevisits.persistence.booking import CapacityModel
+    from homevisits.persistence.ledger import read_day, save_day
 
     day = date(2028, 1, 1) + timedelta(days=random.randrange(0, 3000))
     clinicians = clinicians or {f"doc-{uuid.uuid4().hex[:6]}": "doctor", f"nurse-{uuid.uuid4().hex[:6]}": "nurse"}
     seeded = Seeded(region, day, clinicians)
-    CapacityModel(seeded.region_day, shifts={
-        cid: {"role": role, "start": "08:00", "end": "17:00",
-              "start_location": {"lat": CENTER[0], "lon": CENTER[1]}} for cid, role in clinicians.items()},
-        visits={}).save()
+    ledger = read_day(seeded.region_day)
+    ledger.shifts = {cid: {"role": role, "start": "08:00", "end": "17:00",
+                           "start_location": {"lat": CENTER[0], "lon": CENTER[1]}} for cid, role in clinicians.items()}
+    assert save_day(ledger)
     return seeded
 
 

@@ -23,10 +23,11 @@ PM_OFF_SESSION_FAILS = "pm_offsession_fails"  # fine on session, declined off se
 
 
 def _models():
-    from homevisits.persistence.booking import BookingModel, CapacityModel, ClinicalNoteModel
+    from homevisits.persistence.booking import BookingModel, ClinicalNoteModel
+    from homevisits.persistence.ledger import LedgerShardModel
     from homevisits.persistence.payments import (FeeLedgerModel, PaymentModel, ProcessedEventModel,
                                                  ReconFindingModel, StripeCustomerModel)
-    return [BookingModel, CapacityModel, ClinicalNoteModel, PaymentModel, FeeLedgerModel,
+    return [BookingModel, LedgerShardModel, ClinicalNoteModel, PaymentModel, FeeLedgerModel,
             ProcessedEventModel, ReconFindingModel, StripeCustomerModel]
 
 
@@ -265,7 +266,8 @@ def service(ddb, stripe_fake, clock, published):
 def make_booking(ddb, clock):
     """Write a held booking (and its place in the region-day capacity ledger) as booking does."""
     from homevisits.lifecycle import ledger_visit
-    from homevisits.persistence.booking import BookingModel, CapacityModel
+    from homevisits.persistence.booking import BookingModel
+    from homevisits.persistence.ledger import read_day, save_day
     counter = itertools.count(1)
 
     def make(days_ahead: float = 2, fee: int = 35000, currency: str = "SEK", region: str = "stockholm",
@@ -283,14 +285,9 @@ def make_booking(ddb, clock):
                      address={"lat": 59.33, "lon": 18.06}, cancellation=cancellation,
                      hold_expires_at=utc_iso(now + timedelta(minutes=hold_minutes)),
                      created_at=utc_iso(now), updated_at=utc_iso(now)).save()
-        try:
-            ledger = CapacityModel.get(f"{region}#{day}")
-        except CapacityModel.DoesNotExist:
-            ledger = CapacityModel(f"{region}#{day}", shifts={}, visits={}, routes=None)
-        visits = dict(ledger.visits or {})
-        visits[booking_id] = ledger_visit(BookingModel.get(booking_id), "held")
-        ledger.visits = visits
-        ledger.save()
+        ledger = read_day(f"{region}#{day}")
+        ledger.visits = {**ledger.visits, booking_id: ledger_visit(BookingModel.get(booking_id), "held")}
+        assert save_day(ledger)
         return booking_id
 
     return make

@@ -8,7 +8,8 @@ import pytest
 from homevisits.auth import Caller
 from homevisits.errors import (BookingNotPayable, Forbidden, NotFound, PaymentDeclined,
                                PaymentProviderUnavailable)
-from homevisits.persistence.booking import BookingModel, CapacityModel
+from homevisits.persistence.booking import BookingModel
+from homevisits.persistence.ledger import read_day
 from homevisits.persistence.payments import PaymentModel, ReconFindingModel, fees_paid_since
 
 # The fake Stripe's cards (conftest.FakeStripe): fine, declined, 3-D Secure, declined off session.
@@ -25,7 +26,7 @@ def payment(booking_id):
 
 def in_ledger(booking_id) -> bool:
     b = booking(booking_id)
-    return booking_id in (CapacityModel.get(b.region_day).visits or {})
+    return booking_id in read_day(b.region_day).visits
 
 
 def dispatcher(region="stockholm"):
@@ -448,7 +449,7 @@ def test_a_free_booking_confirmed_by_booking_needs_no_payment(service, make_book
 def test_confirming_marks_the_visit_confirmed_in_the_capacity_ledger(service, make_booking):
     bid = make_booking()
     service.hold_fee("patient-1", bid, PM_OK)
-    entry = CapacityModel.get(booking(bid).region_day).visits[bid]
+    entry = read_day(booking(bid).region_day).visits[bid]
     assert entry["status"] == "confirmed" and entry.get("hold_expires_at") is None
     assert booking(bid).hold_expires_at is None
 

@@ -1,4 +1,4 @@
-"""Bookings, the per-region-day capacity ledger, and clinical notes (symptoms, with a TTL)."""
+"""Bookings and clinical notes (symptoms, with a TTL); the capacity ledger is persistence.ledger."""
 from __future__ import annotations
 
 from pynamodb.attributes import (MapAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute)
@@ -68,23 +68,6 @@ class BookingModel(Model):
 
     by_patient = ByPatientIndex()
     by_region_day = ByRegionDayIndex()
-
-
-class CapacityModel(Model):
-    """The capacity ledger of one region-day: its clinicians' shifts and the visits that hold capacity.
-
-    Every booking, cancellation and shift change rewrites this item under its version (optimistic
-    locking), in the same transaction as the booking write, so two requests can never both take the
-    last capacity: the loser's condition fails and it re-checks against the winner's state."""
-
-    Meta = meta("CapacityTable")
-
-    region_day = UnicodeAttribute(hash_key=True)
-    shifts = JSONAttribute(default=dict)  # clinician_id -> {role, start, end, start_location, end_location}
-    visits = JSONAttribute(default=dict)  # booking_id -> {visit_type, starts_at, ends_at, lat, lon, service_s, hold_expires_at}
-    # The proof that `visits` fit `shifts`: clinician_id -> booking ids in route order (homevisits.capacity).
-    routes = JSONAttribute(null=True)
-    version = VersionAttribute()
 
 
 class ClinicalNoteModel(Model):

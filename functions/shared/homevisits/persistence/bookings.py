@@ -11,10 +11,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Iterable
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 
+from homevisits.ledger import DayLedger
+from homevisits.persistence import ledger as ledger_store
 from homevisits.persistence.base import condition_failed, transaction
-from homevisits.persistence.booking import BookingModel, CapacityModel, ClinicalNoteModel
+from homevisits.persistence.booking import BookingModel, ClinicalNoteModel
 
 COMMITTED, EXISTS, LOST_RACE = "committed", "exists", "lost_race"
 
@@ -56,24 +58,20 @@ def bookings_of_region_day(region_day: str) -> list[tuple[BookingModel, dict]]:
             return out
 
 
-def read_ledger(region_day: str) -> CapacityModel:
-    """The region-day's ledger (strongly consistent), or a new empty one (not yet saved)."""
-    try:
-        return CapacityModel.get(region_day, consistent_read=True)
-    except DoesNotExist:
-        return CapacityModel(region_day, shifts={}, visits={}, routes=None)
+def read_ledger(region_day: str, skill: str | None = None) -> DayLedger:
+    """The region-day's ledger (strongly consistent; only `skill`'s shards when given), empty if
+    nothing is stored yet (homevisits.ledger, persistence.ledger)."""
+    return ledger_store.read_day(region_day, skill)
 
 
-def get_ledger(region_day: str, consistent: bool = True) -> CapacityModel | None:
-    try:
-        return CapacityModel.get(region_day, consistent_read=consistent)
-    except DoesNotExist:
-        return None
+def get_ledger(region_day: str, consistent: bool = True) -> DayLedger | None:
+    """The stored region-day, or None when nothing is stored for it."""
+    return ledger_store.get_day(region_day, consistent=consistent)
 
 
-def ledgers(region_days: list[str]) -> list[CapacityModel]:
-    """Many region-days at once (BatchGetItem), for the expiry job."""
-    return list(CapacityModel.batch_get(region_days, consistent_read=True)) if region_days else []
+def ledgers(region_days: list[str]) -> list[DayLedger]:
+    """Many region-days at once (one Query each, in parallel), for the expiry job."""
+    return ledger_store.days(region_days)
 
 
 def clinical_notes(booking_ids: list[str], now: datetime) -> dict:
@@ -90,15 +88,10 @@ def clinical_notes(booking_ids: list[str], now: datetime) -> dict:
 
 
 # ---------------------------------------------------------------- writes that are not a booking's
-def save_ledger(ledger: CapacityModel) -> bool:
-    """Save a ledger conditioned on its version (shift changes); False when another writer won."""
-    try:
-        ledger.save()
-        return True
-    except PutError as e:
-        if condition_failed(e):
-            return False
-        raise
+def save_ledger(ledger: DayLedger) -> bool:
+    """Save a ledger's changed shards, each conditioned on its version (shift changes); False when
+    another writer won."""
+    return ledger_store.save_day(ledger)
 
 
 def delete_clinical_note(booking_id: str) -> None:
@@ -116,9 +109,10 @@ def draft_booking(fields: dict) -> BookingModel:
     return BookingModel(**fields)
 
 
-def insert_booking(booking: BookingModel, note: ClinicalNoteModel | None, ledger: CapacityModel,
+def insert_booking(booking: BookingModel, note: ClinicalNoteModel | None, ledger: DayLedger,
                    extra_updates=()) -> str:
-    """*Lifecycle only.* Booking (must not exist) + clinical note + ledger (version-checked) in one
+    """*Lifecycle only.* Booking (must not exist) + clinical note + the ledger's changed shards (each
+    version-checked) in one
     transaction, plus `extra_updates` ((model instance, update actions) pairs, e.g. the idempotency
     record). COMMITTED, EXISTS (the booking id is taken: an earlier attempt of the same request
     committed) or LOST_RACE (the ledger changed or the transaction collided: re-read and retry)."""
@@ -127,7 +121,8 @@ def insert_booking(booking: BookingModel, note: ClinicalNoteModel | None, ledger
             tw.save(booking, condition=BookingModel.booking_id.does_not_exist())  # item 0
             if note is not None:
                 tw.save(note, condition=ClinicalNoteModel.booking_id.does_not_exist())
-            tw.save(ledger)
+            for shard in ledger_store.shard_models(ledger):
+                tw.save(shard)
             for item, actions in extra_updates:
                 tw.update(item, actions=actions)
         return COMMITTED
@@ -147,12 +142,13 @@ def _actions(values: dict) -> list:
     return actions
 
 
-def commit_booking_update(b: BookingModel, values: dict, expect_status: str, ledgers: Iterable = (),
+def commit_booking_update(b: BookingModel, values: dict, expect_status: str, ledgers: Iterable[DayLedger] = (),
                           also_save: Iterable = ()) -> bool:
     """*Lifecycle only.* One transaction: the booking's update (conditioned on `expect_status` and on
-    the version read; the version goes up by one), the ledgers and `also_save` items (each
-    version-checked by its model). False when another writer won; `b` is updated on success."""
-    return _commit(b, values, expect_status, [(item, None) for item in (*ledgers, *also_save)])
+    the version read; the version goes up by one), the ledgers' changed shards and `also_save` items
+    (each version-checked by its model). False when another writer won; `b` is updated on success."""
+    shards = [m for ledger in ledgers for m in ledger_store.shard_models(ledger)]
+    return _commit(b, values, expect_status, [(item, None) for item in (*shards, *also_save)])
 
 
 def _commit(b: BookingModel, values: dict, expect_status: str, saves: list) -> bool:
@@ -171,15 +167,16 @@ def _commit(b: BookingModel, values: dict, expect_status: str, saves: list) -> b
     return True
 
 
-def commit_bookings_update(changes: list[tuple[BookingModel, dict]], ledger: CapacityModel) -> bool:
+def commit_bookings_update(changes: list[tuple[BookingModel, dict]], ledger: DayLedger) -> bool:
     """*Lifecycle only.* One transaction: each booking's update (conditioned on the status and the
-    version read; statuses are not changed here) and the ledger (version-checked). False when
-    another writer won; the bookings are updated on success."""
+    version read; statuses are not changed here) and the ledger's changed shards (each
+    version-checked). False when another writer won; the bookings are updated on success."""
     try:
         with transaction() as tw:
             for b, values in changes:
                 tw.update(b, actions=_actions(values), condition=BookingModel.status == b.status)
-            tw.save(ledger)
+            for shard in ledger_store.shard_models(ledger):
+                tw.save(shard)
     except TransactWriteError as err:
         if condition_failed(err):
             return False
