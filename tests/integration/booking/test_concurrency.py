@@ -43,6 +43,19 @@ def _independent_plan_check(hv, region_id: str, day: date, accepted_ids: set[str
     assert sorted(v for seq in plan.sequences().values() for v in seq) == sorted(accepted_ids)
 
 
+def _book_all_at_once(hv, jobs):
+    """[(job, response)] for (sub, token, key, body) jobs, every POST /bookings released at once."""
+    barrier = threading.Barrier(len(jobs))
+
+    def go(job):
+        sub, tok, key, body = job
+        barrier.wait()
+        return job, hv.book_from_thread(tok, body, key)
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        return list(pool.map(go, jobs))
+
+
 def test_thirty_parallel_bookings_of_one_day_never_overbook(hv):
     """2 doctors for 4 hours, 30 patients at once: the accepted ones fit, the others wrote nothing."""
     day = hv.local_day(9)
@@ -55,15 +68,7 @@ def test_thirty_parallel_bookings_of_one_day_never_overbook(hv):
         key = str(uuid.uuid4())
         body = hv.body(day, rnd.choice(["08:00", "10:00"]), where=hv.MALMO, jitter=0.04, rnd=rnd)
         jobs.append((sub, hv.api.token("patient", sub), key, body))
-    barrier = threading.Barrier(len(jobs))
-
-    def go(job):
-        sub, tok, key, body = job
-        barrier.wait()
-        return job, hv.book_from_thread(tok, body, key)
-
-    with ThreadPoolExecutor(len(jobs)) as pool:
-        results = list(pool.map(go, jobs))
+    results = _book_all_at_once(hv, jobs)
     accepted, refused = set(), []
     for (sub, _tok, key, _body), r in results:
         if r.status_code == 201:
@@ -153,15 +158,7 @@ def test_twenty_bookers_at_once_on_a_busy_day_are_never_told_busy(hv):
         body = hv.body(day, rnd.choice(["08:00", "10:00", "12:00", "14:00", "16:00", "18:00"]), where=hv.MALMO,
                        jitter=0.04, rnd=rnd)
         jobs.append((sub, hv.api.token("patient", sub), str(uuid.uuid4()), body))
-    barrier = threading.Barrier(len(jobs))
-
-    def go(job):
-        sub, tok, key, body = job
-        barrier.wait()
-        return job, hv.book_from_thread(tok, body, key)
-
-    with ThreadPoolExecutor(len(jobs)) as pool:
-        results = list(pool.map(go, jobs))
+    results = _book_all_at_once(hv, jobs)
     accepted = set()
     for (sub, _tok, key, _body), r in results:
         if r.status_code == 201:
