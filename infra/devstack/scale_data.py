@@ -67,4 +67,3 @@ def seed_day(rday: str, shifts: dict, visits: dict, routes: dict) -> None:
     ledger.shifts, ledger.visits, ledger.routes = shifts, visits, routes
     if not save_day(ledger):
         raise RuntimeError(f"{rday} changed while seeding")
-        raise RuntimeError(f"{rday} changed while seeding")
