@@ -169,3 +169,26 @@ def test_only_the_regions_dispatcher_takes_a_clinician_off(hv):
     assert a not in hv.ledger(REGION, day)["shifts"]
     r = hv.api.delete(f"/regions/{REGION}/clinicians/nobody-{a}/shifts/{day}", hv.dispatcher(REGION))
     assert r.status_code == 404 and r.json()["error"]["code"] == "no_shift"
+
+
+def test_a_held_visit_left_unkept_is_kept_again_when_confirmed_into_a_day_with_room(hv):
+    """A held (not yet paid) visit is unkept by a sick leave; a new clinician comes on the day and
+    the card hold completes: confirming re-checks the day, puts the visit back in the ledger and
+    clears the mark, so dispatch plans it again."""
+    from homevisits.clock import SystemClock
+    from homevisits.lifecycle import confirm_booking
+    day = hv.local_day(37)
+    run = uuid.uuid4().hex[:5]
+    hv.put_shift(REGION, day, f"held-a-{run}", where=hv.MALMO)
+    _, tok = hv.patient()
+    r = hv.book(tok, hv.body(day, "12:00", where=hv.MALMO))
+    assert r.status_code == 201 and r.json()["status"] == "held", r.text
+    bid = r.json()["id"]
+    r = hv.api.delete(f"/regions/{REGION}/clinicians/held-a-{run}/shifts/{day}", hv.dispatcher(REGION))
+    assert [u["booking_id"] for u in r.json()["unkept"]] == [bid], r.text
+    assert bid not in hv.ledger(REGION, day)["visits"]
+    hv.put_shift(REGION, day, f"held-b-{run}", where=hv.MALMO)
+    got = confirm_booking(bid, now=SystemClock().now(), extra={"payment_status": "authorized"})
+    assert got.status == "confirmed" and got.unkept is None
+    assert hv.ledger(REGION, day)["visits"][bid]["status"] == "confirmed"
+    assert "unkept" not in hv.api.get(f"/bookings/{bid}", tok).json()
