@@ -192,8 +192,17 @@ class Booker:
         return dt, r["statusCode"], code
 
 
+def process_cpu_s(pid: int | None) -> float | None:
+    """CPU seconds (user + system) a process has used so far, from /proc (Linux); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return None
+
+
 def run_cell(booker: Booker, meter: Meter, day: date, starts: list[tuple[float, float]], k: int,
-             n: int) -> dict:
+             n: int, server_pid: int | None = None) -> dict:
     """n bookings of one region-day by k concurrent bookers (threads), all released at once."""
     events = [booker.event(day, random.Random(i).choice(starts)) for i in range(n)]
     queue = list(events)
@@ -212,11 +221,13 @@ def run_cell(booker: Booker, meter: Meter, day: date, starts: list[tuple[float, 
             out.append(booker.call(ev))
 
     meter.reset()
-    t0 = time.perf_counter()
+    t0, cpu0, server0 = time.perf_counter(), time.process_time(), process_cpu_s(server_pid)
     with ThreadPoolExecutor(k) as pool:
         for part in pool.map(worker, range(k)):
             results += part
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    server1 = process_cpu_s(server_pid)
+    server = (server1 - server0) if server0 is not None and server1 is not None else None
     ok = [r for r in results if r[1] == 201]
     codes = Counter(r[2] or str(r[1]) for r in results)
     accepted = max(1, len(ok))
@@ -224,6 +235,8 @@ def run_cell(booker: Booker, meter: Meter, day: date, starts: list[tuple[float, 
             "codes": dict(codes), "accepted": len(ok), "lost_races": meter.cancelled,
             "tx": meter.calls.get("TransactWriteItems", 0), "rcu": meter.rcu / accepted,
             "wcu": meter.wcu / accepted, "seconds": sum(r[0] for r in ok) / accepted, "wall": wall,
+            "cpu": cpu / max(1, len(results)),
+            "server_cpu": server / max(1, len(results)) if server is not None else None,
             "calls": {op: c / accepted for op, c in sorted(meter.calls.items())}}
 
 
@@ -344,24 +357,32 @@ def run(args) -> str:
                     continue
                 starts = [(s["start_location"]["lat"], s["start_location"]["lon"]) for s in shifts.values()]
                 requests = max(args.requests, 2 * k) if k > 1 else args.requests
-                r = run_cell(booker, meter, day, starts, k, requests)
+                r = run_cell(booker, meter, day, starts, k, requests, stack.pids.get("dynamodb") if stack else None)
                 r["n"] = len(visits)
                 rows.append(r)
-                print(f"  {n} visits, {k} bookers: p50 {r['p50']:.0f} ms p99 {r['p99']:.0f} ms {r['codes']} "
+                print(f"  {n} visits, {k} bookers: p50 {r['p50']:.0f} ms p99 {r['p99']:.0f} ms "
+                      f"cpu {r['cpu'] * 1000:.0f} + {server_ms(r)} ms {r['codes']} "
                       f"lost {r['lost_races']} wcu {r['wcu']:.1f} rcu {r['rcu']:.1f}", flush=True)
         lines += ["### Many bookers on one region-day", "",
                   "Each cell: a fresh region-day seeded with that many visits, then `requests` bookings by `k` "
                   "threads released together (each thread books one after another). Latency of accepted "
-                  "bookings (handler wall time in this process).", "",
-                  "| visits | k bookers | requests | p50 ms | p99 ms | bookings/s | answers | lost races (cancelled tx) | "
-                  "tx per booking | RRU / booking | WRU / booking | DynamoDB calls / booking |",
-                  "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|"]
+                  "bookings (handler wall time in this process); p99 / single: against the same day size's "
+                  "one-booker p99 of this run; CPU ms: per request, this process's CPU time (all its "
+                  "threads: the booking code, botocore) and the DynamoDB server's (DynamoDB Local's process, "
+                  "when the bench started it).", "",
+                  "| visits | k bookers | requests | p50 ms | p99 ms | p99 / single | CPU ms / request (bookers + server) | bookings/s | "
+                  "answers | lost races (cancelled tx) | tx per booking | RRU / booking | WRU / booking | "
+                  "DynamoDB calls / booking |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|"]
+        single_p99 = {r["n"]: r["p99"] for r in rows if "error" not in r and r["k"] == 1}
         for r in rows:
             if "error" in r:
-                lines.append(f"| {r['n']} | {r['k']} | - | - | - | - | seed refused: {r['error']} | | | | | |")
+                lines.append(f"| {r['n']} | {r['k']} | - | - | - | - | - | - | seed refused: {r['error']} | | | | | |")
                 continue
             calls = ", ".join(f"{op} {c:.2f}" for op, c in r["calls"].items())
+            ratio = f"{r['p99'] / single_p99[r['n']]:.1f}" if single_p99.get(r["n"]) else "-"
             lines.append(f"| {r['n']} | {r['k']} | {sum(r['codes'].values())} | {r['p50']:.0f} | {r['p99']:.0f} | "
+                         f"{ratio} | {r['cpu'] * 1000:.0f} + {server_ms(r)} | "
                          f"{sum(r['codes'].values()) / r['wall']:.1f} | {r['codes']} | {r['lost_races']} | {r['tx'] / max(1, r['accepted']):.2f} | "
                          f"{r['rcu']:.1f} | {r['wcu']:.1f} | {calls} |")
         lines.append("")
@@ -395,6 +416,10 @@ def run(args) -> str:
             stack.stop()
         os.environ.clear()
         os.environ.update(saved)
+
+
+def server_ms(r: dict) -> str:
+    return f"{r['server_cpu'] * 1000:.0f}" if r.get("server_cpu") is not None else "?"
 
 
 def _ints(s: str) -> list[int]:

@@ -20,11 +20,11 @@ the day to the routes that could serve one visit (the check then costs the same 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import date, tzinfo
 
 from homevisits import capacity
-from homevisits.travel import haversine_km
 
 # Routes a booking is checked against: the nearest ones of its skill that work during its window.
 NEIGHBOUR_ROUTES = 8
@@ -141,6 +141,11 @@ class DayLedger:
         if skill in self.pooled:
             keys = {shard_key("", skill, self.pooled)}
         else:
+            # Nearness only ranks candidates (any choice keeps the invariant exact), so a flat-earth
+            # squared distance does: a fifth of haversine's cost over every stop of the day.
+            lat0, lon0 = point
+            kx = math.cos(math.radians(lat0)) ** 2
+            routes, visits = self.routes or {}, self.visits
             scored = []
             for cid, raw in self.shifts.items():
                 if raw.get("role") != skill or cid in include:
@@ -148,9 +153,12 @@ class DayLedger:
                 s = capacity.shift_from_ledger(cid, raw, day, tz)
                 if window is not None and (s.end < window[0] or s.start > window[1]):
                     continue
-                points = [s.start_location] + [(float(self.visits[b]["lat"]), float(self.visits[b]["lon"]))
-                                               for b in (self.routes or {}).get(cid, []) if b in self.visits]
-                scored.append((min(haversine_km(point, p) for p in points), cid))
+                near = (s.start_location[0] - lat0) ** 2 + kx * (s.start_location[1] - lon0) ** 2
+                for b in routes.get(cid, ()):
+                    v = visits.get(b)
+                    if v is not None:
+                        near = min(near, (float(v["lat"]) - lat0) ** 2 + kx * (float(v["lon"]) - lon0) ** 2)
+                scored.append((near, cid))
             keys = {self._key_of(cid) for cid in include} | {self._key_of(cid) for _, cid in sorted(scored)[:k]}
         part = DayLedger(self.region_day, [], self.pooled)
         part.shifts = {c: r for c, r in self.shifts.items() if self._key_of(c) in keys}
