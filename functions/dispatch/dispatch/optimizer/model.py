@@ -26,6 +26,7 @@ from itertools import compress
 from operator import itemgetter
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..problem import UNBOUNDED_END, Job, Problem
 
@@ -39,9 +40,10 @@ class Model:
     unservable: list[int]  # job ids no vehicle can serve
     node_loc: list[int | None]
     node_service: list[int]
-    manager: object = None  # pywrapcp.RoutingIndexManager
-    routing: object = None  # pywrapcp.RoutingModel
-    time_dim: object = None
+    # OR-Tools' objects (untyped; OR-Tools is imported when first needed): set by ``build``
+    manager: Any = None  # pywrapcp.RoutingIndexManager
+    routing: Any = None  # pywrapcp.RoutingModel
+    time_dim: Any = None  # pywrapcp.RoutingDimension
     break_intervals: dict = field(default_factory=dict)  # name -> (vehicle id, Break)
     job_index: dict = field(default_factory=dict)
 
