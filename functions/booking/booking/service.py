@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Callable
 
 
-from booking import availability, fees
+from booking import availability, fees, person
 from homevisits import capacity, lifecycle
 from homevisits.booking_state import OPEN, BookingStatus as S
 from homevisits.auth import Caller
@@ -179,16 +179,25 @@ class Draft:
 
 @dataclass
 class Reads:
-    """The two reads a booking needs, started together (threads) so they cost one round trip; the
-    caller may start them before Powertools writes its idempotency record, overlapping that too."""
+    """The reads a booking needs, started together (threads) so they cost one round trip (the
+    person's bookings two: a Query, then the bookings it names); the caller may start them before
+    Powertools writes its idempotency record, overlapping that too."""
     ledger: Future
     fees_paid: Future | None  # None: the fee does not depend on the patient's history
+    person: Future  # person.PersonBookings of the treated person
 
     def ledger_now(self) -> DayLedger:
         return self.ledger.result()
 
-    def paid(self) -> int:
-        return self.fees_paid.result() if self.fees_paid is not None else 0
+    def person_now(self) -> person.PersonBookings:
+        return self.person.result()
+
+    def paid(self, booking_id: str, now_iso: str) -> int:
+        """Fees paid in the last 12 months plus those of the person's other open bookings."""
+        if self.fees_paid is None:
+            return 0
+        paid = self.fees_paid.result()
+        return sum(paid.values()) + person.pending_fees(self.person_now(), booking_id, set(paid), now_iso)
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -266,7 +275,8 @@ def start_reads(ctx: Context, d: Draft) -> Reads:
     history = fees.history_matters(ctx.config, d.region, d.visit_type.id, d.treated.birth_date, d.req.date,
                                    d.frikort)
     return Reads(ledger=pool.submit(repository.read_ledger, d.rday, d.visit_type.skill),
-                 fees_paid=pool.submit(fees.paid_12m, d.treated_key, d.now) if history else None)
+                 fees_paid=pool.submit(fees.paid_12m, d.treated_key, d.now) if history else None,
+                 person=pool.submit(person.read, d.treated_key, d.region.local_date(d.now)))
 
 
 def create_booking(ctx: Context, caller: Caller, req, booking_id: str) -> dict:
@@ -287,8 +297,11 @@ def finish_booking(ctx: Context, d: Draft, reads: Reads, idempotency=None) -> di
     transaction committed: the record then needs no write of its own afterwards."""
     cfg, req, region, vt, w = ctx.config, d.req, d.region, d.visit_type, d.window
     booking_id, now = d.booking_id, d.now
+    now_iso, day = utc_iso(now), req.date.isoformat()
+    holder_id = reads.person_now().days.get(day)
+    stale = person.claim_day(holder_id, reads.person_now().bookings.get(holder_id), day, booking_id, now_iso)
     amount, currency, reason = fees.quote(cfg, region, vt.id, d.treated.birth_date, req.date, d.frikort,
-                                          reads.paid())
+                                          reads.paid(booking_id, now_iso))
     status = S.CONFIRMED if amount == 0 else S.HELD
     hold_until = utc_iso(now + timedelta(minutes=int(cfg.booking["hold_minutes"]))) if status == S.HELD else None
     address = req.address.model_dump(mode="json")
@@ -325,7 +338,14 @@ def finish_booking(ctx: Context, d: Draft, reads: Reads, idempotency=None) -> di
             raise WindowFull("this window is fully booked; please choose another")
         ledger.visits = {**(ledger.visits or {}), booking_id: entry}
         ledger.take(plan)
-        outcome, b = lifecycle.create_booking(fields, note, ledger, extra)
+        outcome, b = lifecycle.create_booking(
+            fields, note, ledger, extra, person_day=(d.treated_key, stale, person.expires_at(req.date, region.tz)))
+        if outcome == repository.PERSON_DAY_TAKEN:
+            # Another booking of this person took the day meanwhile: decide again on what it holds.
+            holder_id = repository.person_day(d.treated_key, day)
+            holder = repository.get_booking(holder_id) if holder_id else None
+            stale = person.claim_day(holder_id, holder, day, booking_id, now_iso)
+            continue
         if outcome == repository.COMMITTED:
             if idempotency is not None and extra:
                 idempotency.completed_in_transaction()
@@ -445,7 +465,13 @@ def reschedule_booking(ctx: Context, caller: Caller, booking_id: str, new_date: 
                   "starts_at": utc_iso(w.start_utc), "ends_at": utc_iso(w.end_utc), "region_day": target_day,
                   "updated_at": utc_iso(now), "status_reason": "rescheduled", "unkept": None}
         ledgers = [new] if new is old else [old, new]
+        before = {"date": b.date, "window_start": b.window_start}
         if lifecycle.try_reschedule(b, values, ledgers):
+            if b.status == S.CONFIRMED:  # a held booking is confirmed (and told so) with its new window
+                ctx.publish(SOURCE_BOOKING, "BookingRescheduled",
+                            {"booking_id": booking_id, "region": b.region, "date": b.date,
+                             "window_start": b.window_start, "starts_at": b.starts_at, "previous": before,
+                             "at": values["updated_at"]})
             return view(b)
         lifecycle.backoff(attempt)
     raise BusyTryAgain("the booking is being changed by another request; try again")

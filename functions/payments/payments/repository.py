@@ -12,7 +12,7 @@ from homevisits.booking_state import BookingStatus
 from homevisits.clock import utc_iso
 from homevisits.errors import InvalidTransition, WindowFull
 from homevisits.persistence import bookings as store
-from homevisits.persistence.payments import PaymentRecords, StaleWrite
+from homevisits.persistence.payments import PaymentRecords, StaleWrite, fees_counted_since
 
 __all__ = ["NoLongerFits", "PaymentsRepository", "StaleWrite"]
 
@@ -42,6 +42,10 @@ class PaymentsRepository(PaymentRecords):
             raise StaleWrite(payment.booking_id) from None
         if not done:
             raise StaleWrite(payment.booking_id)
+
+    def fees_counted_since(self, patient_key: str, since_iso: str) -> dict[str, int]:
+        """booking id -> visit fee the patient paid since `since_iso` counting toward the cap."""
+        return fees_counted_since(patient_key, since_iso)
 
     def set_booking_payment_status(self, booking_id: str, status: str) -> None:
         """Show the payment status on the booking (read by GET /bookings), through its owner."""

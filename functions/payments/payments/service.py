@@ -25,6 +25,7 @@ from homevisits.persistence.payments import (ACTION_PENDING, AUTHORIZED, CAPTURE
 from homevisits.tariff import FRIKORT_VISIT_TYPES, cancellation_fee, chargeable
 
 from homevisits.lifecycle import MAX_ATTEMPTS, backoff
+from payments import high_cost
 from payments.repository import NoLongerFits, StaleWrite
 
 logger = get_logger("payments")
@@ -385,7 +386,14 @@ class PaymentService:
                           {"payment_intent": payment.payment_intent_id})
             return "not_authorized"
         now = self._now()
-        if int(payment.amount) == 0 or not payment.payment_intent_id:
+        if payment.capture_amount is None:  # decided once: a retry takes what the first try decided
+            payment.capture_amount = high_cost.visit_fee_due(self.config, payment, now, self.repo.fees_counted_since)
+        amount = int(payment.capture_amount)
+        if amount == 0 or not payment.payment_intent_id:
+            if payment.payment_intent_id:  # the high-cost protection leaves nothing to take: give the hold back
+                intent = self._release_intent(booking_id, payment.payment_intent_id)
+                if intent.status == "succeeded":
+                    self._finding(booking_id, "captured_before_release", {"payment_intent": intent.id})
             payment.status = CAPTURED
             payment.amount_captured = 0
             payment.captured_at = utc_iso(now)
@@ -393,7 +401,7 @@ class PaymentService:
             self.repo.capture_with_ledger(payment, None, now)
             return "captured"
         self._mark_capture_due(payment, "visit")
-        intent = self._capture_intent(payment, int(payment.amount))
+        intent = self._capture_intent(payment, amount)
         if intent.status != "succeeded":
             return self._visit_fee_without_hold(payment)
         return self._finish_visit_capture(payment, intent)
@@ -443,17 +451,17 @@ class PaymentService:
 
     def _visit_fee_without_hold(self, payment) -> str:
         """The hold lapsed before the capture: charge the saved card, else record an invoice."""
-        intent = self._charge_saved_card(payment, int(payment.amount), key=f"charge:{payment.booking_id}",
-                                         kind="visit_fee")
+        amount = int(payment.amount if payment.capture_amount is None else payment.capture_amount)
+        intent = self._charge_saved_card(payment, amount, key=f"charge:{payment.booking_id}", kind="visit_fee")
         if intent is not None:
             payment.payment_intent_id = intent.id
             return self._finish_visit_capture(payment, intent)
         payment.status = FAILED
-        payment.invoice_due = int(payment.invoice_due or 0) + int(payment.amount)
+        payment.invoice_due = int(payment.invoice_due or 0) + amount
         payment.last_error = "hold_lapsed"
         self._set_gsi(payment, None)
         self._save(payment)
-        self._finding(payment.booking_id, "invoice_due", {"amount": int(payment.amount)})
+        self._finding(payment.booking_id, "invoice_due", {"amount": amount})
         return "invoice_due"
 
     def _charge_saved_card(self, payment, amount: int, key: str, kind: str):
@@ -586,7 +594,24 @@ class PaymentService:
     # ------------------------------------------------------------------ waiver (POST /bookings/{id}/fee-waiver)
     def waive_fee(self, caller, booking_id: str, reason: str) -> dict:
         """A dispatcher of the booking's region waives a late-cancellation/no-show fee for a valid
-        reason: released if not yet taken, refunded (`refund:{booking}`) if taken."""
+        reason: released if not yet taken, refunded (`refund:{booking}`) if taken. The patient is
+        told (FeeWaived; notifications send one SMS per booking however often this is asked)."""
+        answer = self._waive_fee(caller, booking_id, reason)
+        booking = self.repo.get_booking(booking_id)
+        payment = self.repo.get_payment(booking_id)
+        fee = (payment.cancellation_fee or {}) if payment is not None else {}
+        kind = "late" if booking.status == S.CANCELLED else "no_show"
+        from homevisits.messaging import SOURCE_PAYMENTS
+        try:
+            self.publish(SOURCE_PAYMENTS, "FeeWaived", {
+                "booking_id": booking_id, "region": booking.region, "kind": fee.get("kind") or kind,
+                "fee_amount": int(fee.get("amount") or cancellation_fee(self.config.region(booking.region), kind)),
+                "currency": fee.get("currency") or booking.fee_currency, "refunded": int(answer.get("refunded") or 0)})
+        except Exception:  # the waiver stands either way; a lost notice is logged, not fatal
+            logger.exception("could not publish FeeWaived", extra={"booking_id": booking_id})
+        return answer
+
+    def _waive_fee(self, caller, booking_id: str, reason: str) -> dict:
         booking = self.repo.get_booking(booking_id)
         if booking is None:
             raise NotFound("no such booking")

@@ -71,6 +71,16 @@ class NotAllowedToBookFor(DomainError):
     code, status = "not_allowed_to_book_for", 422
 
 
+class AlreadyBooked(DomainError):
+    """The person the visit is for already has an open booking that day (details: its booking_id)."""
+    code, status = "already_booked", 409
+
+
+class DayOver(DomainError):
+    """A past region-day: its plan is the record of what happened and is never re-planned."""
+    code, status = "day_over", 409
+
+
 class InvalidTransition(DomainError):
     code, status = "invalid_transition", 409
 

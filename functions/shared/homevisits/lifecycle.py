@@ -98,14 +98,16 @@ def _get(booking_id: str) -> BookingModel:
     return b
 
 
-def create_booking(fields: dict, note, ledger: DayLedger, extra_updates=()) -> tuple[str, BookingModel]:
+def create_booking(fields: dict, note, ledger: DayLedger, extra_updates=(),
+                   person_day: tuple | None = None) -> tuple[str, BookingModel]:
     """A new booking (`fields`: every BookingModel attribute; its status held, or confirmed when
-    nothing is to be paid) with its clinical note and its ledger, in one transaction.
-    Answers (store.COMMITTED | EXISTS | LOST_RACE, the booking as written)."""
+    nothing is to be paid) with its clinical note, its ledger and (`person_day`, see
+    store.insert_booking) the treated person's day lock, in one transaction.
+    Answers (store.COMMITTED | EXISTS | PERSON_DAY_TAKEN | LOST_RACE, the booking as written)."""
     if fields.get("status") not in (S.HELD, S.CONFIRMED):
         raise InvalidTransition(f"a booking starts held or confirmed, not {fields.get('status')}")
     b = store.draft_booking(fields)
-    return store.insert_booking(b, note, ledger, extra_updates), b
+    return store.insert_booking(b, note, ledger, extra_updates, person_day), b
 
 
 def draft(fields: dict) -> BookingModel:

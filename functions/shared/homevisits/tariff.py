@@ -7,7 +7,9 @@ Amounts are integers in the region currency's minor units (öre/øre), as Stripe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+
+from dateutil.relativedelta import relativedelta
 
 from homevisits.errors import InvalidRequest
 
@@ -73,7 +75,7 @@ def quote_fee(config, region, visit_type: str, birth_date: date, on_date: date,
 
     `birth_date` is the treated patient's (the child's when a guardian books); `fees_paid_12m` is
     what that patient already paid in visit fees counting toward the high-cost protection over the
-    last 12 months (minor units). Raises InvalidRequest for a visit type the region has no fee for."""
+    last 12 calendar months plus the fees of their open bookings (minor units). Raises InvalidRequest for a visit type the region has no fee for."""
     region = _region(config, region)
     try:
         fee = int(region.fees[visit_type])
@@ -88,13 +90,28 @@ def quote_fee(config, region, visit_type: str, birth_date: date, on_date: date,
     if visit_type in FRIKORT_VISIT_TYPES:
         if frikort_valid(config, region, frikort, on_date):
             return FeeQuote(0, currency, FRIKORT)
-        cap = payments.get("high_cost_cap", {}).get(region.country)
-        if cap is not None:
-            remaining = max(0, int(cap) - max(0, int(fees_paid_12m)))
-            if fee > remaining:
-                # A remainder below the minimum charge is waived: the cap is as good as reached.
-                return FeeQuote(chargeable(config, remaining, currency), currency, HIGH_COST_CAP)
+        remaining = cap_remaining(config, region, fees_paid_12m)
+        if remaining is not None and fee > remaining:
+            # A remainder below the minimum charge is waived: the cap is as good as reached.
+            return FeeQuote(chargeable(config, remaining, currency), currency, HIGH_COST_CAP)
     return FeeQuote(fee, currency, STANDARD)
+
+
+CAP_PERIOD = relativedelta(months=12)
+
+
+def cap_period_start(now: datetime) -> datetime:
+    """The start of the high-cost protection's 12 months before `now`: calendar months (5 December
+    2026 -> 5 December 2025; 29 February -> 28 February), not 365 days."""
+    return now - CAP_PERIOD
+
+
+def cap_remaining(config, region, counted: int) -> int | None:
+    """What the patient may still be charged in visit fees under the high-cost protection, having
+    `counted` (minor units) paid or owed in the period; None where the region's country has no cap."""
+    region = _region(config, region)
+    cap = config.payments.get("high_cost_cap", {}).get(region.country)
+    return None if cap is None else max(0, int(cap) - max(0, int(counted)))
 
 
 def cancellation_fee(region, kind: str) -> int:

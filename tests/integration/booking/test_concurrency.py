@@ -7,7 +7,7 @@ import random
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -66,7 +66,9 @@ def test_thirty_parallel_bookings_of_one_day_never_overbook(hv):
     for i in range(30):
         sub = f"patient-conc-{uuid.uuid4().hex[:8]}"
         key = str(uuid.uuid4())
-        body = hv.body(day, rnd.choice(["08:00", "10:00"]), where=hv.MALMO, jitter=0.04, rnd=rnd)
+        # 30 different people (one person has one open booking a day)
+        body = hv.body(day, rnd.choice(["08:00", "10:00"]), where=hv.MALMO, jitter=0.04, rnd=rnd,
+                       born=date(1950, 1, 1) + timedelta(days=400 * i))
         jobs.append((sub, hv.api.token("patient", sub), key, body))
     results = _book_all_at_once(hv, jobs)
     accepted, refused = set(), []

@@ -69,10 +69,11 @@ def test_an_adult_doctor_booking_is_one_read_stage_and_one_transaction(hv, days)
     with Calls() as calls:
         status, booking = _invoke(sub, key, body)
     assert status == 201, booking
-    # Powertools' INPROGRESS record, the ledger's doctor shards (one Query) and the fee history (a
-    # Query) read in parallel with it, then ONE transaction that also completes the idempotency
-    # record: no UpdateItem afterwards.
-    assert calls.counts == Counter({"PutItem": 1, "Query": 2, "TransactWriteItems": 1}), calls.counts
+    # Powertools' INPROGRESS record, the ledger's doctor shards (one Query), the fee history (a Query)
+    # and the person's open bookings (their day items, a Query; nothing booked yet, so no
+    # BatchGetItem) read in parallel with it, then ONE transaction that also completes the
+    # idempotency record: no UpdateItem afterwards.
+    assert calls.counts == Counter({"PutItem": 1, "Query": 3, "TransactWriteItems": 1}), calls.counts
 
     # The record is COMPLETED with exactly the answer, so a retry gets it without running again.
     ddb = hv.stack.boto_client("dynamodb")
@@ -100,7 +101,8 @@ def test_a_childs_booking_does_not_read_the_fee_history(hv, days):
         status, booking = _invoke(f"patient-{uuid.uuid4().hex[:8]}", str(uuid.uuid4()), body)
     assert status == 201, booking
     assert booking["fee"]["amount"] == 0 and booking["status"] == "confirmed"
-    assert calls.counts["Query"] == 1 and calls.counts["UpdateItem"] == 0  # the ledger's Query only
+    # two Queries: the ledger's shards and the child's open bookings (one a day); the fee history is not read
+    assert calls.counts["Query"] == 2 and calls.counts["UpdateItem"] == 0
     assert calls.counts["TransactWriteItems"] == 1
 
 

@@ -134,3 +134,12 @@ def test_an_unknown_visit_type_or_fee_kind_is_refused(config):
         quote_fee(config, "stockholm", "dentist", ADULT, VISIT_DAY, None, 0)
     with pytest.raises(InvalidRequest):
         cancellation_fee(config.region("stockholm"), "early")
+
+
+def test_the_high_cost_protections_twelve_months_are_calendar_months():
+    """12 months back from 1 March 2028 is 1 March 2027 (365 days would be 2 March: 2028 is a leap year)."""
+    from datetime import datetime, timezone
+    from homevisits.tariff import cap_period_start
+    assert cap_period_start(datetime(2028, 3, 1, 9, tzinfo=timezone.utc)) == datetime(2027, 3, 1, 9, tzinfo=timezone.utc)
+    assert cap_period_start(datetime(2028, 2, 29, tzinfo=timezone.utc)).date() == date(2027, 2, 28)
+    assert cap_period_start(datetime(2026, 12, 5, tzinfo=timezone.utc)).date() == date(2025, 12, 5)

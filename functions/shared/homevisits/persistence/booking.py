@@ -70,6 +70,31 @@ class BookingModel(Model):
     by_region_day = ByRegionDayIndex()
 
 
+class PersonDayModel(Model):
+    """Which open booking a person (the one the visit is for) has on one local day (OpsTable
+    `PERSON#{patient_key}` / `DAY#{date}`; the key is the HMAC `patient_key`, no personal data).
+
+    Written in the booking's own transaction with a condition (absent, or still naming the stale
+    booking read before), so two concurrent bookings of one person and day cannot both commit. It
+    is never deleted on cancel/expiry: a lock naming a booking that is no longer open (or has moved
+    to another day) is stale and is taken over; the item expires a few days after its day."""
+
+    Meta = meta("OpsTable")
+
+    pk = UnicodeAttribute(hash_key=True)  # PERSON#{patient_key}
+    sk = UnicodeAttribute(range_key=True)  # DAY#{YYYY-MM-DD}
+    booking_id = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+def person_pk(patient_key: str) -> str:
+    return f"PERSON#{patient_key}"
+
+
+def person_day_sk(day: str) -> str:
+    return f"DAY#{day}"
+
+
 class ClinicalNoteModel(Model):
     """Symptoms and other conversation data: readable by the treating clinician, gone after 90 days
     (DynamoDB TTL; reads treat an expired item as gone because TTL deletion lags)."""

@@ -16,9 +16,10 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from homevisits.ledger import DayLedger
 from homevisits.persistence import ledger as ledger_store
 from homevisits.persistence.base import condition_failed, transaction
-from homevisits.persistence.booking import BookingModel, ClinicalNoteModel
+from homevisits.persistence.booking import (BookingModel, ClinicalNoteModel, PersonDayModel, person_day_sk,
+                                            person_pk)
 
-COMMITTED, EXISTS, LOST_RACE = "committed", "exists", "lost_race"
+COMMITTED, EXISTS, PERSON_DAY_TAKEN, LOST_RACE = "committed", "exists", "person_day_taken", "lost_race"
 
 
 # ---------------------------------------------------------------- reads
@@ -56,6 +57,21 @@ def bookings_of_region_day(region_day: str) -> list[tuple[BookingModel, dict]]:
         start = page.get("LastEvaluatedKey")
         if not start:
             return out
+
+
+def person_days(patient_key: str, from_day: str) -> dict[str, str]:
+    """day -> the booking id a person's day item names, for days from `from_day` on (one Query)."""
+    items = PersonDayModel.query(person_pk(patient_key), PersonDayModel.sk >= person_day_sk(from_day),
+                                 consistent_read=True)
+    return {item.sk.removeprefix("DAY#"): item.booking_id for item in items}
+
+
+def person_day(patient_key: str, day: str) -> str | None:
+    """The booking id the person's item of `day` names (None when there is none)."""
+    try:
+        return PersonDayModel.get(person_pk(patient_key), person_day_sk(day), consistent_read=True).booking_id
+    except DoesNotExist:
+        return None
 
 
 def read_ledger(region_day: str, skill: str | None = None) -> DayLedger:
@@ -110,28 +126,49 @@ def draft_booking(fields: dict) -> BookingModel:
 
 
 def insert_booking(booking: BookingModel, note: ClinicalNoteModel | None, ledger: DayLedger,
-                   extra_updates=()) -> str:
+                   extra_updates=(), person_day: tuple | None = None) -> str:
     """*Lifecycle only.* Booking (must not exist) + clinical note + the ledger's changed shards (each
     version-checked) in one
     transaction, plus `extra_updates` ((model instance, update actions) pairs, e.g. the idempotency
-    record). COMMITTED, EXISTS (the booking id is taken: an earlier attempt of the same request
-    committed) or LOST_RACE (the ledger changed or the transaction collided: re-read and retry)."""
+    record) and `person_day` = (patient_key, stale booking id or None, expires_at): the person's day
+    item now naming this booking, conditioned on it being absent or still naming the stale booking.
+
+    COMMITTED, EXISTS (the booking id is taken: an earlier attempt of the same request committed),
+    PERSON_DAY_TAKEN (another booking of the person took the day meanwhile) or LOST_RACE (the ledger
+    changed or the transaction collided: re-read and retry)."""
+    person_index = None
     try:
         with transaction() as tw:
             tw.save(booking, condition=BookingModel.booking_id.does_not_exist())  # item 0
+            n = 1
             if note is not None:
                 tw.save(note, condition=ClinicalNoteModel.booking_id.does_not_exist())
+                n += 1
             for shard in ledger_store.shard_models(ledger):
                 tw.save(shard)
+                n += 1
+            if person_day is not None:
+                key, stale, expires_at = person_day
+                tw.save(*_person_day_claim(key, booking.date, booking.booking_id, stale, expires_at))
+                person_index = n
             for item, actions in extra_updates:
                 tw.update(item, actions=actions)
         return COMMITTED
     except TransactWriteError as e:
         reasons = e.cancellation_reasons or []
-        first = reasons[0] if reasons else None
-        if first is not None and first.code == "ConditionalCheckFailed":
+        failed = [i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"]
+        if 0 in failed:
             return EXISTS
+        if person_index in failed:
+            return PERSON_DAY_TAKEN
         return LOST_RACE
+
+
+def _person_day_claim(patient_key: str, day: str, booking_id: str, stale: str | None, expires_at):
+    """(item, condition): the person's `day` item naming `booking_id`, written only if it is absent
+    (`stale` None) or still names `stale`."""
+    item = PersonDayModel(person_pk(patient_key), person_day_sk(day), booking_id=booking_id, expires_at=expires_at)
+    return item, (PersonDayModel.pk.does_not_exist() if stale is None else PersonDayModel.booking_id == stale)
 
 
 def _actions(values: dict) -> list:

@@ -82,6 +82,9 @@ class PaymentModel(Model):
     amount = NumberAttribute()  # minor units held (the visit fee)
     currency = UnicodeAttribute()
     amount_captured = NumberAttribute(default=0)
+    # The visit fee to take, decided once when its capture became due: ≤ the held amount and ≤ what
+    # the high-cost protection still leaves (payments.high_cost); None until then.
+    capture_amount = NumberAttribute(null=True)
     amount_refunded = NumberAttribute(default=0)
     capture_before = UnicodeAttribute(null=True)  # UTC ISO: the authorization lapses after this
     customer_id = UnicodeAttribute(null=True)
@@ -155,14 +158,19 @@ class ReconFindingModel(Model):
     expires_at = TTLAttribute(null=True)
 
 
-def fees_paid_since(patient_key: str, since_iso: str) -> int:
-    """Visit fees (minor units) the patient paid since `since_iso` (UTC ISO) that count toward the
-    high-cost protection; one Query on the patient's ledger partition."""
-    total = 0
-    for entry in FeeLedgerModel.query(fees_pk(patient_key), FeeLedgerModel.sk >= since_iso):
+def fees_counted_since(patient_key: str, since_iso: str) -> dict[str, int]:
+    """booking id -> visit fee (minor units) the patient paid since `since_iso` (UTC ISO) that
+    counts toward the high-cost protection; one Query on the patient's ledger partition."""
+    out: dict[str, int] = {}
+    for entry in FeeLedgerModel.query(fees_pk(patient_key), FeeLedgerModel.sk >= since_iso, consistent_read=True):
         if entry.counts_toward_cap:
-            total += int(entry.amount)
-    return total
+            out[entry.booking_id] = out.get(entry.booking_id, 0) + int(entry.amount)
+    return out
+
+
+def fees_paid_since(patient_key: str, since_iso: str) -> int:
+    """Visit fees (minor units) the patient paid since `since_iso` that count toward the cap."""
+    return sum(fees_counted_since(patient_key, since_iso).values())
 
 
 class PaymentRecords:
