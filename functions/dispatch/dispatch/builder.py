@@ -4,10 +4,11 @@ Time axis: integer seconds since the region-day's local midnight, measured in re
 so a day with a daylight-saving change stays correct (`origin` is that midnight as a UTC instant).
 
 What goes in:
-- visits: confirmed bookings, plus en_route/arrived/completed ones, which are *locked*: they stay
-  first in their clinician's route in the order completed → arrived → en_route (then by the
-  previous plan's order), with their windows relaxed because they already happened or are under
-  way (the clinician's current position is then the end of that locked prefix);
+- visits: confirmed bookings, plus en_route/arrived/completed/no_show ones, which are *locked*:
+  they stay first in their clinician's route in the order finished (completed, no-show) → arrived
+  → en_route (then by the previous plan's order), with their windows relaxed because they already
+  happened or are under way (the clinician's current position is then the end of that locked
+  prefix); a finished visit whose address was erased keeps the place the stored plan had for it;
 - service minutes and the nurse visit's video call from config `visit_types`; skills doctor/nurse;
   priority 100 for an urgent booking, 10 otherwise;
 - vehicles: each clinician's shift (start/end place and time) with a lunch break starting inside
@@ -32,14 +33,16 @@ import json
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 
-from homevisits.booking_state import PLANNED, BookingStatus as S
+from homevisits.booking_state import HAPPENED, PLANNED, BookingStatus as S
 from homevisits.regions import region_day_key
 
 from dispatch.problem import Break, Job, Problem, Vehicle
 from dispatch.travel_providers import ModelProvider, TravelTimeProvider
 
 SKILLS = {"doctor": 1, "nurse": 2}
-LOCKED_ORDER: dict[str, int] = {S.COMPLETED: 0, S.ARRIVED: 1, S.EN_ROUTE: 2}
+# A finished visit (done, or nobody opened) is a fact of its day: it stays first in its route,
+# locked, and is never re-planned (booking_state.HAPPENED).
+LOCKED_ORDER: dict[str, int] = {S.COMPLETED: 0, S.NO_SHOW: 0, S.ARRIVED: 1, S.EN_ROUTE: 2}
 PRIORITY = {"urgent": 100, "normal": 10}
 DEFAULT_BREAK = {"earliest": "11:00", "latest": "13:30", "minutes": 30}  # as homevisits.capacity
 PIN_SKILL_BASE = 1_000_000  # vehicle id + this: a skill only that clinician has (a dispatcher's pin)
@@ -198,13 +201,17 @@ def shift_from_ledger(clinician_id: str, raw: dict, region, day: date) -> ShiftI
 
 def build_problem(inputs: RegionDayInputs, visit_types: dict, *, travel: TravelTimeProvider | None = None,
                   previous_routes: dict | None = None, now: datetime | None = None,
-                  reassignment_cost: int = REASSIGNMENT_COST_S, pins: dict | None = None) -> BuiltProblem:
+                  reassignment_cost: int = REASSIGNMENT_COST_S, pins: dict | None = None,
+                  known_places: dict | None = None) -> BuiltProblem:
     """The Problem for `inputs`.
 
     `visit_types`: id -> VisitType (config). `previous_routes`: clinician id -> ordered booking ids
     of the stored plan. `now` (UTC) keeps visits that are not under way from starting in the past.
     `pins`: booking id -> clinician id (None: kept out of the routes by the dispatcher).
+    `known_places`: booking id -> (lat, lon) where the stored plan had a stop: a finished visit
+    whose address was erased is still placed where it happened.
     """
+    known_places = known_places or {}
     region = inputs.region
     origin = local_midnight_utc(inputs.day, region.tz)
     travel = travel or ModelProvider(getattr(region, "travel", None))
@@ -249,8 +256,11 @@ def build_problem(inputs: RegionDayInputs, visit_types: dict, *, travel: TravelT
         if v.status == S.MISSED:
             excluded[v.booking_id] = MISSED_REASON  # a fact of the day: listed apart, never routed
             continue
-        if v.lat is None or v.lon is None:
-            excluded[v.booking_id] = "no_location"
+        place = (v.lat, v.lon) if v.lat is not None and v.lon is not None else None
+        if place is None and v.status in HAPPENED:
+            place = known_places.get(v.booking_id)
+        if place is None:
+            excluded[v.booking_id] = "finished" if v.status in HAPPENED else "no_location"
             continue
         vt = visit_types.get(v.visit_type)
         if vt is None:
@@ -259,7 +269,7 @@ def build_problem(inputs: RegionDayInputs, visit_types: dict, *, travel: TravelT
         locked_to = clinician_vehicle.get(v.clinician_id) if v.status in LOCKED_ORDER else None
         if v.status in LOCKED_ORDER and locked_to is None:
             # Under way or done without a clinician on shift in this plan: nothing left to route.
-            excluded[v.booking_id] = "clinician_not_on_shift" if v.status != S.COMPLETED else "completed"
+            excluded[v.booking_id] = "clinician_not_on_shift" if v.status not in HAPPENED else "finished"
             continue
         if locked_to is None and v.unkept:
             # The capacity ledger gave its place away: planning it could push out a visit it promised.
@@ -280,11 +290,11 @@ def build_problem(inputs: RegionDayInputs, visit_types: dict, *, travel: TravelT
                 excluded[v.booking_id] = "window_passed"
                 continue
             windows = ((lo, hi),)
-        call_s = 0 if v.status == S.COMPLETED else vt.video_call_minutes * 60  # a finished visit's call is over
+        call_s = 0 if v.status in HAPPENED else vt.video_call_minutes * 60  # a finished visit's call is over
         job_skills = {skill} if skill else set()
         if pinned_to is not None:
             job_skills.add(PIN_SKILL_BASE + pinned_to)
-        jobs.append(Job(jid, loc((v.lat, v.lon)), vt.service_minutes * 60, windows, frozenset(job_skills),
+        jobs.append(Job(jid, loc(place), vt.service_minutes * 60, windows, frozenset(job_skills),
                         PRIORITY.get(v.priority, PRIORITY["normal"]), (), call_s))
         job_booking[jid] = v.booking_id
         if locked_to is not None:

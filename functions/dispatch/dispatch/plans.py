@@ -74,6 +74,15 @@ def dispatch_address(address: dict | None) -> dict:
     return {k: (address or {}).get(k) for k in ADDRESS_FIELDS_FOR_DISPATCH}
 
 
+def _stop_address(visit, place) -> dict:
+    """The stop's address as a dispatcher sees it; where it was erased (a finished visit), still the
+    place the visit happened, so the plan keeps its route and the next re-plan finds it there."""
+    address = dispatch_address(visit.address or {"lat": visit.lat, "lon": visit.lon})
+    if address.get("lat") is None or address.get("lon") is None:
+        address.update(lat=place[0], lon=place[1])
+    return address
+
+
 def unassigned_reason(built: BuiltProblem, job_id: int) -> str:
     p = built.problem
     job = p.job_by_id()[job_id]
@@ -115,7 +124,7 @@ def plan_from_solution(built: BuiltProblem, solution, *, region: str, date: str,
                     "window_start_at": utc_iso(visit.starts_at), "window_end_at": utc_iso(visit.ends_at),
                     "visit_type": visit.visit_type, "service_minutes": job.service // 60,
                     "video_call_minutes": job.video_call_seconds // 60,
-                    "address": dispatch_address(visit.address or {"lat": visit.lat, "lon": visit.lon}),
+                    "address": _stop_address(visit, built.locations[job.location]),
                     "status": visit.status, "locked": step.id in locked_ids, "priority": visit.priority,
                 })
             elif step.type == "break":
@@ -145,7 +154,7 @@ def plan_from_solution(built: BuiltProblem, solution, *, region: str, date: str,
     missed = []
     for bid, reason in sorted(built.excluded.items()):
         visit = built.visits[bid]
-        if visit.status == S.COMPLETED and reason == "completed":
+        if reason == "finished":  # it happened (or nobody opened): never "unassigned"
             continue
         if visit.status == S.MISSED:
             missed.append({"booking_id": bid, "reason": reason, "visit_type": visit.visit_type,
@@ -172,6 +181,17 @@ def changed_clinicians(old_routes: list | None, new_routes: list) -> list[str]:
         return {r["clinician_id"]: [s["booking_id"] for s in r.get("stops", [])] for r in routes or []}
     old, new = seqs(old_routes), seqs(new_routes)
     return sorted(c for c in set(old) | set(new) if old.get(c, []) != new.get(c, []))
+
+
+def known_places(plan: Plan | None) -> dict:
+    """booking id -> (lat, lon) of every stop of a stored plan (where its visits were placed)."""
+    out = {}
+    for r in (plan.routes if plan else []):
+        for s in r["stops"]:
+            a = s.get("address") or {}
+            if a.get("lat") is not None and a.get("lon") is not None:
+                out[s["booking_id"]] = (float(a["lat"]), float(a["lon"]))
+    return out
 
 
 def previous_routes(plan: Plan | None) -> dict:

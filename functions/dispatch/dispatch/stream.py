@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from homevisits import messaging
-from homevisits.booking_state import PLANNED
+from homevisits.booking_state import HAPPENED, PLANNED
 from homevisits.clock import default_clock
 from homevisits.observability import get_logger
 from homevisits.regions import load_config, region_day_key
@@ -55,6 +55,10 @@ def booking_region_days(old: dict | None, new: dict | None) -> list[str]:
     if not (old_planned or new_planned):
         return []
     if old and new and _relevant(old) == _relevant(new):
+        return []
+    # A visit that happened is a fact of its day: a later change of it (its patient's data erased,
+    # its payment settled) changes no plan.
+    if old and new and old.get("status") in HAPPENED and old.get("status") == new.get("status"):
         return []
     days = []
     if old_planned and old.get("region_day"):

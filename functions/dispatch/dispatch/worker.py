@@ -23,13 +23,14 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from homevisits import messaging
 from homevisits.booking_state import BookingStatus as S
 from homevisits.clock import default_clock
+from homevisits.errors import DayOver
 from homevisits.observability import get_logger
 from homevisits.regions import load_config, parse_region_day, region_day_key
 
 from dispatch import live, repository
 from dispatch.builder import build_problem
 from dispatch.kpis import timeliness
-from dispatch.plans import Plan, changed_clinicians, plan_from_solution, previous_routes
+from dispatch.plans import Plan, changed_clinicians, known_places, plan_from_solution, previous_routes
 from dispatch.travel_providers import provider_for
 
 logger = get_logger("replan-worker")
@@ -110,6 +111,11 @@ def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "re
     config = load_config()
     region = config.region(region_id)
     clock = clock or default_clock()
+    if day < region.local_date(clock.now()):
+        # A past day's plan is the record of what happened: it is never re-planned.
+        if force:
+            raise DayOver(f"{day.isoformat()} is over: its plan is the record of the day and is not re-planned")
+        return ReplanResult(repository.get_plan(region.id, day), stored=False, skipped=True, changed=[])
     for _ in range(attempts):
         previous = repository.get_plan(region.id, day)
         inputs = repository.load_inputs(region, day)
@@ -126,7 +132,8 @@ def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "re
             return ReplanResult(previous, stored=False, skipped=True, changed=[])
         pins = previous.pins if previous else {}
         built = build_problem(inputs, config.visit_types, travel=provider_for(region),
-                              previous_routes=previous_routes(previous), now=now, pins=pins)
+                              previous_routes=previous_routes(previous), now=now, pins=pins,
+                              known_places=known_places(previous))
         if built.problem.jobs and built.problem.vehicles:
             budget = time_limit_s if force else scaled_budget(time_limit_s, len(built.problem.jobs))
             solution = _solve(built.problem, budget)

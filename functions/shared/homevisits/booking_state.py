@@ -48,9 +48,12 @@ MOVES: dict[BookingStatus, frozenset[BookingStatus]] = {
 OPEN = frozenset({S.HELD, S.CONFIRMED, S.EN_ROUTE, S.ARRIVED})
 # Booked and paid for, not yet done: its card hold must stay alive until the capture.
 IN_PROGRESS = frozenset({S.CONFIRMED, S.EN_ROUTE, S.ARRIVED})
-# What a region-day's plan shows (a completed visit stays in it as a fact of the day, and a missed
+# The visit's time is over (done, or nobody opened): a fact of its day, which stays in the plan
+# where it happened, locked, and is never re-planned (not even after its patient's data is erased).
+HAPPENED = frozenset({S.COMPLETED, S.NO_SHOW})
+# What a region-day's plan shows (happened visits stay in it as facts of the day, and a missed
 # one is listed apart, so the dispatcher sees who was not visited).
-PLANNED = frozenset({S.CONFIRMED, S.EN_ROUTE, S.ARRIVED, S.COMPLETED, S.MISSED})
+PLANNED = frozenset({S.CONFIRMED, S.EN_ROUTE, S.ARRIVED, S.MISSED}) | HAPPENED
 # A visit whose window may pass without anyone arriving: the sweep closes it as missed.
 AWAITING_ARRIVAL = frozenset({S.CONFIRMED, S.EN_ROUTE})
 # Finished, one way or another: no move leads out of these.
