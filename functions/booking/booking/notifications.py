@@ -1,6 +1,6 @@
 """Notifications: SMS to patients (booking confirmed, clinician on the way with ETA, visit done, no-show,
-cancellation, a visit we missed with a link to book again, a changed ETA, a visit we cannot keep with
-the nearest free windows) and route-change messages to clinicians.
+cancellation, a visit we missed with a link to book again, a move to another window, a waived fee, a
+changed ETA, a visit we cannot keep with the nearest free windows) and route-change messages to clinicians.
 
 Consumes the NotificationsQueue (EventBridge events in SQS bodies, at least once, any order). Each
 event becomes one message per recipient, written to the outbox (OpsTable) under a message id derived
@@ -244,6 +244,35 @@ def booking_missed(booking, identity: str) -> Message:
     return _patient_message(booking, "missed", text, identity)
 
 
+def booking_rescheduled(booking, identity: str) -> Message:
+    """The visit moved to another window (the booking as it is now)."""
+    lang, tz = _lang(booking), _tz(booking)
+    day, start, end = _window(booking, tz)
+    who = VISIT_NAMES[lang].get(booking.visit_type, booking.visit_type)
+    if lang == "sv":
+        text = (f"Ditt hembesök är flyttat: {who} kommer {day} mellan {start} och {end}. "
+                f"Ref {_ref(booking.booking_id)}.")
+    else:
+        text = f"Your home visit has moved: a {who} comes on {day} between {start} and {end}. Ref {_ref(booking.booking_id)}."
+    return _patient_message(booking, "rescheduled", text, identity)
+
+
+def fee_waived(booking, detail: dict, identity: str) -> Message:
+    """A late-cancellation or no-show fee was waived (and what was already taken is paid back)."""
+    lang = _lang(booking)
+    fee = _money(detail.get("fee_amount"), detail.get("currency") or booking.fee_currency, lang)
+    refunded = int(detail.get("refunded") or 0)
+    if lang == "sv":
+        back = (f" {_money(refunded, detail.get('currency') or booking.fee_currency, lang)} betalas tillbaka "
+                "till ditt kort." if refunded else "")
+        text = f"Avgiften på {fee} för ditt hembesök är efterskänkt.{back} Ref {_ref(booking.booking_id)}."
+    else:
+        back = (f" {_money(refunded, detail.get('currency') or booking.fee_currency, lang)} is paid back "
+                "to your card." if refunded else "")
+        text = f"The fee of {fee} for your home visit has been waived.{back} Ref {_ref(booking.booking_id)}."
+    return _patient_message(booking, "fee_waived", text, identity)
+
+
 def eta_changed(booking, eta_iso: str, identity: str, late: bool = False) -> Message:
     """A new ETA; `late`: it falls after the booked window (the patient may rather rebook)."""
     lang, tz = _lang(booking), _tz(booking)
@@ -335,6 +364,14 @@ def messages_for(event: dict, clock: Clock) -> list[Message]:
     if kind == "BookingMissed":
         b = _booking(detail.get("booking_id"))
         return [booking_missed(b, _event_key(event, detail.get("booking_id")))] if b else []
+    if kind == "BookingRescheduled":
+        b = _booking(detail.get("booking_id"))
+        # One SMS per move: the key names the window moved to and when.
+        key = _event_key(event, detail.get("booking_id"), detail.get("starts_at"), detail.get("at"))
+        return [booking_rescheduled(b, key)] if b else []
+    if kind == "FeeWaived":
+        b = _booking(detail.get("booking_id"))
+        return [fee_waived(b, detail, _event_key(event, detail.get("booking_id")))] if b else []
     if kind == "PlanChanged":
         return _plan_changed(event, detail, clock)
     if kind == "EtaChanged":
