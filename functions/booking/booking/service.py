@@ -184,13 +184,13 @@ class Reads:
     Powertools writes its idempotency record, overlapping that too."""
     ledger: Future
     fees_paid: Future | None  # None: the fee does not depend on the patient's history
-    person: Future  # person.PersonBookings of the treated person
+    people: Future  # person.PersonBookings of the treated person
 
     def ledger_now(self) -> DayLedger:
         return self.ledger.result()
 
     def person_now(self) -> person.PersonBookings:
-        return self.person.result()
+        return self.people.result()
 
     def paid(self, booking_id: str, now_iso: str) -> int:
         """Fees paid in the last 12 months plus those of the person's other open bookings."""
@@ -276,7 +276,7 @@ def start_reads(ctx: Context, d: Draft) -> Reads:
                                    d.frikort)
     return Reads(ledger=pool.submit(repository.read_ledger, d.rday, d.visit_type.skill),
                  fees_paid=pool.submit(fees.paid_12m, d.treated_key, d.now) if history else None,
-                 person=pool.submit(person.read, d.treated_key, d.region.local_date(d.now)))
+                 people=pool.submit(person.read, d.treated_key, d.region.local_date(d.now)))
 
 
 def create_booking(ctx: Context, caller: Caller, req, booking_id: str) -> dict:
