@@ -85,7 +85,7 @@ def test_a_capture_never_takes_more_than_the_cap_leaves(api, card, stripe_client
     settle(api, lambda: payment_of(booking["id"]).status in ("captured", "released"))
     record = payment_of(booking["id"])
     assert int(record.amount_captured or 0) == 0, (record.status, record.amount_captured)
-    intent = stripe_client.payment_intents.retrieve(record.payment_intent_id, params={"expand": ["latest_charge"]})
+    intent = stripe_client.v1.payment_intents.retrieve(record.payment_intent_id, params={"expand": ["latest_charge"]})
     assert intent.status == "canceled" and not intent.latest_charge.captured
     since = (datetime.now(timezone.utc) - timedelta(days=366)).isoformat()
     assert fees_paid_since(patient_key(pn), since) == CAP
@@ -105,7 +105,7 @@ def test_a_capture_takes_only_what_the_cap_leaves(api, card, stripe_client, paym
     settle(api, lambda: payment_of(booking["id"]).status == "captured")
     record = payment_of(booking["id"])
     assert int(record.amount_captured) == 10000
-    intent = stripe_client.payment_intents.retrieve(record.payment_intent_id, params={"expand": ["latest_charge"]})
+    intent = stripe_client.v1.payment_intents.retrieve(record.payment_intent_id, params={"expand": ["latest_charge"]})
     charge = intent.latest_charge  # what was taken: the charge less what went back (a partial capture)
     assert intent.status == "succeeded" and charge.captured and charge.amount - charge.amount_refunded == 10000
     since = (datetime.now(timezone.utc) - timedelta(days=366)).isoformat()
