@@ -50,8 +50,11 @@ class Helpers:
         return r
 
     def body(self, day: date, window: str = "10:00", where: dict = STOCKHOLM, visit_type: str = "doctor",
-             born: date = date(1981, 12, 18), jitter: float = 0.0, rnd: random.Random | None = None, **over):
+             born: date | None = None, jitter: float = 0.0, rnd: random.Random | None = None, **over):
         rnd = rnd or random.Random()
+        # A random adult by default: one person has one open booking a day, so test patients must
+        # not collide (899 serials of one birth date did, now and then).
+        born = born or date(1950, 1, 1) + timedelta(days=rnd.randrange(40 * 365))
         b = {"visit_type": visit_type, "date": day.isoformat(), "window_start": window,
              "postal_code": where["postal_code"],
              "address": {"street": "Testgatan 1", "city": where["city"], "door_code": "1234",
