@@ -68,11 +68,15 @@ class Helpers:
 
     def child_body(self, day: date, window: str, age_years: int = 5, **over):
         """A booking for a child (free of charge: confirmed at once, no card needed)."""
+        import random
+
         from stdnum import luhn
-        born = self.local_day(-365 * age_years)
-        digits = f"{born:%y%m%d}246"
-        return self.body(day, window, for_child={"personal_number": f"{born:%Y%m%d}-246{luhn.calc_check_digit(digits)}",
-                                                 "name": "Barn"}, **over)
+        # a different child each time (one open booking per person and day): birth date and serial drawn
+        born = self.local_day(-365 * age_years - random.randrange(0, 300))
+        serial = f"{random.randrange(100, 1000)}"
+        digits = f"{born:%y%m%d}{serial}"
+        number = f"{born:%Y%m%d}-{serial}{luhn.calc_check_digit(digits)}"
+        return self.body(day, window, for_child={"personal_number": number, "name": "Barn"}, **over)
 
     def book(self, token: str, body: dict, key: str | None = None):
         headers = {"Idempotency-Key": key or str(uuid.uuid4())}
