@@ -61,13 +61,14 @@ def test_finished_visits_stay_in_the_plan_after_their_patients_erase_their_data(
 def test_a_past_day_is_never_re_planned(api):
     """Yesterday's plan stays as it was: optimize answers 409 day_over and a booking change of that
     day leaves the stored plan untouched."""
-    from homevisits.persistence.booking import CapacityModel
+    from homevisits.persistence.ledger import read_day, save_day
     doc = f"doc-{uuid.uuid4().hex[:6]}"
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=2)
     s = Seeded("stockholm", yesterday, {doc: "doctor"})
-    CapacityModel(s.region_day, shifts={doc: {"role": "doctor", "start": "08:00", "end": "17:00",
-                                              "start_location": {"lat": CENTER[0], "lon": CENTER[1]}}},
-                  visits={}).save()
+    ledger = read_day(s.region_day)
+    ledger.shifts = {doc: {"role": "doctor", "start": "08:00", "end": "17:00",
+                           "start_location": {"lat": CENTER[0], "lon": CENTER[1]}}}
+    assert save_day(ledger)
     bid = seed_booking(s, "10:00", status="completed")
     _finish(bid, "completed", doc)
     dispatcher = api.token("dispatcher", f"disp-{uuid.uuid4().hex[:6]}", s.region)
