@@ -244,7 +244,20 @@ def run(args) -> str:
                     for i in range(args.dispatchers)]
         threads += [threading.Thread(target=clinician, args=(Client(base, stats), region, cid, days, stop))
                     for region, cid in clinicians[:args.clinicians]]
+        from devstack import invariants
+        region_days = sorted({f"{r}#{d}" for r in AREAS for d in days})
+        versions = invariants.VersionWatch()
+        went_back: list = []
+        watching = threading.Event()
+
+        def watch_versions():
+            # Every booking's version, polled while the soak runs: one that goes back is a violation.
+            while not watching.wait(2.0):
+                went_back.extend(versions.poll(region_days))
+
+        watcher = threading.Thread(target=watch_versions, daemon=True)
         t0 = time.monotonic()
+        watcher.start()
         for t in threads:
             t.start()
         for t in threads:
@@ -261,9 +274,11 @@ def run(args) -> str:
         except requests.RequestException as e:
             drain += f"; reconcile failed ({type(e).__name__})"
         drain += "; " + _drain(setup.http, base)
-        from devstack import invariants
-        region_days = sorted({f"{r}#{d}" for r in AREAS for d in days})
-        report = invariants.check(region_days, stripe_base=stripe_base)
+        watching.set()
+        watcher.join(30)
+        report = invariants.check(region_days, stripe_base=stripe_base, versions=versions)
+        for bid, before, now in went_back:
+            report.add("version_went_back", bid, f"version {now} after {before} was seen (polled during the soak)")
     finally:
         stack.stop()
         os.environ.clear()
@@ -289,7 +304,8 @@ def run(args) -> str:
                      f"{unexpected_by_route.get(label, 0)} |")
     lines += ["", f"Unexpected answers: {len(stats.unexpected)}"]
     lines += [f"- `{u}`" for u in sorted(set(stats.unexpected))[:20]]
-    lines += ["", "Invariants after drain + reconciliation run 3 simulated minutes later (devstack.invariants):",
+    lines += ["", "Invariants after drain + reconciliation run 3 simulated minutes later (devstack.invariants; money "
+              "from Stripe's charges and refunds; booking versions polled every 2 s during the soak):",
               report.markdown()]
     args._failed = bool(stats.unexpected) or not report.ok
     return "\n".join(lines) + "\n"

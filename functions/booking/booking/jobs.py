@@ -3,13 +3,15 @@ input names the job; an event without one is the every-minute hold expiry):
 
 - `expire_holds` (every minute): unpaid holds expire so their capacity returns;
 - `close_missed_visits` (every 5 minutes): visits nobody arrived at are closed as missed
-  (booking.missed).
+  (booking.missed);
+- `retention` (daily): personal data of finished bookings past the retention are pseudonymised,
+  the day's anonymised statistics kept (booking.retention).
 """
 from __future__ import annotations
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from booking import missed, service
+from booking import missed, retention, service
 from homevisits.clock import default_clock
 from homevisits.messaging import publish
 from homevisits.observability import get_logger
@@ -34,7 +36,13 @@ def close_missed_visits() -> dict:
     return {"missed": len(result["missed"]), "skipped": result["skipped"]}
 
 
-JOBS = {"expire_holds": expire_holds, "close_missed_visits": close_missed_visits}
+def apply_retention() -> dict:
+    result = retention.apply_retention(_context())
+    logger.info("retention applied", extra=result)
+    return result
+
+
+JOBS = {"expire_holds": expire_holds, "close_missed_visits": close_missed_visits, "retention": apply_retention}
 
 
 @logger.inject_lambda_context(log_event=False)

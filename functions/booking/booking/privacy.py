@@ -123,12 +123,37 @@ def _erase_clinical(booking_id: str) -> None:
     delete_clinical_note(booking_id)  # deleting a missing note succeeds
 
 
-def _erase_outbox(patient_sub: str, booking_ids: set[str]) -> None:
+def erase_outbox(patient_sub: str, booking_ids: set[str]) -> None:
     """Phone numbers and texts of sent messages about the erased bookings."""
     from homevisits.persistence.ops import DONE_STATES, erase_message, outbox_of
     for msg in outbox_of(f"patient:{patient_sub}"):
         if msg.booking_id in booking_ids and msg.status in DONE_STATES and (msg.phone or msg.text != "[erased]"):
             erase_message(msg)
+
+
+ERASED, ALREADY_ERASED, IN_PROGRESS, GONE, BUSY = "erased", "already_erased", "in_progress", "gone", "busy"
+
+
+def erase_booking_data(booking, now_iso: str) -> tuple[str, object]:
+    """Erase the personal data of one finished booking and its clinical note (erasure, and the
+    retention job). Answers (outcome, the booking as last read): erased, already_erased,
+    in_progress (kept: not finished), gone, busy (it kept changing: ask again)."""
+    from homevisits.persistence import bookings as store
+
+    for _ in range(5):
+        if booking.status not in FINISHED:  # in progress (or a status this code does not know)
+            return IN_PROGRESS, booking
+        if (booking.patient or {}).get("erased") and (booking.address or {}).get("erased"):
+            _erase_clinical(booking.booking_id)
+            return ALREADY_ERASED, booking
+        if _erase_booking(booking, now_iso):
+            _erase_clinical(booking.booking_id)
+            return ERASED, booking
+        fresh = store.get_booking(booking.booking_id)
+        if fresh is None:  # gone meanwhile: nothing left to erase
+            return GONE, booking
+        booking = fresh
+    return BUSY, booking
 
 
 def erase_patient_data(patient_sub: str, now_iso: str) -> ErasureReceipt:
@@ -138,27 +163,18 @@ def erase_patient_data(patient_sub: str, now_iso: str) -> ErasureReceipt:
 
     erased, already, kept = [], [], []
     for booking in store.bookings_of_patient(patient_sub):
-        for _ in range(5):
-            if booking.status not in FINISHED:  # in progress (or a status this code does not know)
-                kept.append(KeptBooking(booking_id=booking.booking_id, status=booking.status,
-                                        reason="in progress: cancel it, or erase once it is finished"))
-                break
-            if (booking.patient or {}).get("erased") and (booking.address or {}).get("erased"):
-                already.append(booking.booking_id)
-                _erase_clinical(booking.booking_id)
-                break
-            if _erase_booking(booking, now_iso):
-                _erase_clinical(booking.booking_id)
-                erased.append(booking.booking_id)
-                break
-            fresh = store.get_booking(booking.booking_id)
-            if fresh is None:  # gone meanwhile: nothing left to erase
-                break
-            booking = fresh
-        else:
+        outcome, booking = erase_booking_data(booking, now_iso)
+        if outcome == ERASED:
+            erased.append(booking.booking_id)
+        elif outcome == ALREADY_ERASED:
+            already.append(booking.booking_id)
+        elif outcome == IN_PROGRESS:
+            kept.append(KeptBooking(booking_id=booking.booking_id, status=booking.status,
+                                    reason="in progress: cancel it, or erase once it is finished"))
+        elif outcome == BUSY:
             kept.append(KeptBooking(booking_id=booking.booking_id, status=booking.status,
                                     reason="changed while erasing: ask again"))
-    _erase_outbox(patient_sub, set(erased) | set(already))
+    erase_outbox(patient_sub, set(erased) | set(already))
     receipt = ErasureReceipt(receipt_id=str(uuid.uuid4()), at=now_iso, erased=erased, already_erased=already,
                              kept=kept, retained=RETAINED)
     save_erasure_receipt(patient_sub, now_iso, receipt.receipt_id, receipt.model_dump())
@@ -179,5 +195,5 @@ def receipts_of(patient_sub: str) -> list[dict]:
     return erasure_receipts_of(patient_sub)
 
 
-__all__ = ["router", "erase_patient_data", "receipts_of", "reader_pseudonym",
+__all__ = ["router", "erase_patient_data", "erase_booking_data", "erase_outbox", "receipts_of", "reader_pseudonym",
            "AccessLog", "ErasureReceipt"]

@@ -1,8 +1,9 @@
-"""OpsTable items of notifications: the SMS outbox.
+"""OpsTable items of notifications (the SMS outbox) and of retention (anonymised day statistics).
 
 | pk                        | sk                 | what                                          |
 |---------------------------|--------------------|-----------------------------------------------|
 | OUTBOX#{recipient_key}    | MSG#{message_id}   | one message to one recipient (TTL: retention) |
+| STATS#{region}            | {date}             | anonymised statistics of a region-day (retention) |
 
 `recipient_key` is `patient:{sub}` or `clinician:{id}`, so a patient's messages are one Query (for
 an access-log extract or erasure). `message_id` is derived from the event it answers and the
@@ -102,3 +103,28 @@ def save_erasure_receipt(patient_sub: str, at_iso: str, receipt_id: str, receipt
 
 def erasure_receipts_of(patient_sub: str) -> list[dict]:
     return [item.receipt for item in ErasureReceiptModel.query(f"ERASURE#{patient_sub}")]
+
+
+class DayStatsModel(Model):
+    """Anonymised statistics of one region-day (pk `STATS#{region}`, sk `{date}`), written by the
+    retention job before the day's bookings are pseudonymised: visits per visit type and status, and
+    the fees per status (minor units, with the currency). No booking ids, no people."""
+
+    Meta = meta("OpsTable")
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    visits = JSONAttribute(default=dict)  # {"doctor": {"completed": 3, "cancelled": 1}}
+    fees = JSONAttribute(default=dict)  # {"completed": {"SEK": 105000}}
+    computed_at = UnicodeAttribute()
+
+
+def save_day_stats(region: str, day: str, visits: dict, fees: dict, computed_at: str) -> None:
+    """Write (or rewrite: a repeated run computes the same figures) the day's statistics."""
+    DayStatsModel(pk=f"STATS#{region}", sk=day, visits=visits, fees=fees, computed_at=computed_at).save()
+
+
+def day_stats(region: str, day: str) -> DayStatsModel | None:
+    try:
+        return DayStatsModel.get(f"STATS#{region}", day, consistent_read=True)
+    except DayStatsModel.DoesNotExist:
+        return None
