@@ -39,6 +39,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from devstack.scale_data import WINDOWS, generate_day, seed_day
+from homevisits import settings
 
 # Doctors start on a grid inside Stockholm's service area; visits lie within ~1 km of their doctor.
 GRID = (59.22, 17.88, 59.45, 18.25)
@@ -265,6 +266,7 @@ def run(args) -> str:
         stack = Stack.ephemeral(Path(tempfile.mkdtemp(prefix="bench-scale-")))
         stack.start_dynamodb()
         os.environ.update(stack.env)
+        settings.reload()  # the code under test reads its environment once
     try:
         import boto3
 
@@ -416,6 +418,7 @@ def run(args) -> str:
             stack.stop()
         os.environ.clear()
         os.environ.update(saved)
+        settings.reload()  # the code under test reads its environment once
 
 
 def server_ms(r: dict) -> str:
@@ -448,3 +451,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+

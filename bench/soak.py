@@ -30,6 +30,8 @@ from pathlib import Path
 
 import requests
 
+from homevisits import settings
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "docs" / "benchmarks-soak.md"
 AREAS = {"stockholm": {"postal_code": "11122", "lat": 59.3326, "lon": 18.0649, "city": "Stockholm"},
@@ -216,6 +218,7 @@ def run(args) -> str:
     saved = dict(os.environ)
     stack.start()
     os.environ.update(stack.env)
+    settings.reload()  # the code under test reads its environment once
     stats = Stats()
     try:
         base, stripe_base = stack.urls["api"], stack.urls["stripe"]
@@ -283,6 +286,7 @@ def run(args) -> str:
         stack.stop()
         os.environ.clear()
         os.environ.update(saved)
+        settings.reload()  # the code under test reads its environment once
 
     total = sum(len(v) for v in stats.latency.values())
     lines = [f"Command: `python -m bench.soak --seconds {args.seconds} --patients {args.patients} "
@@ -329,3 +333,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -40,10 +40,26 @@ def _session_config() -> str:
 os.environ["HOMEVISITS_CONFIG"] = _session_config()
 
 
+def _reload_settings() -> None:
+    from homevisits import settings
+    settings.reload()
+
+
+_reload_settings()
+
+
+@pytest.fixture(autouse=True)
+def _settings_read_at_test_start():
+    """The functions read their environment once per process (homevisits.settings): each test
+    starts from the environment as it is; a test that changes it calls `settings.reload()`."""
+    _reload_settings()
+
+
 @pytest.fixture(scope="session")
 def stack():
     _STACK.start()
     os.environ.update(_STACK.env)  # in-process repositories talk to the same DynamoDB Local / localstripe
+    _reload_settings()
     try:
         yield _STACK
     finally:

@@ -42,6 +42,7 @@ from devstack.demo_data import (LAUNCHING_POSTAL_CODE, LAUNCHING_REGION, OUTSIDE
                                 Patient)
 from devstack.paths import REPO
 from devstack.report import render_report, sek
+from homevisits import settings
 
 TZ = ZoneInfo("Europe/Stockholm")
 REGIONS = ("stockholm", "skane", "vastra-gotaland")
@@ -850,6 +851,7 @@ def main(argv: list[str] | None = None) -> int:
             f"stripe :{stack.stripe_port}); logs in {state}")
         stack.start()
         os.environ.update(stack.env)  # this process reads results through the same tables
+        settings.reload()  # the code under test reads its environment once
         client = Client(stack.urls["api"], stack.urls["stripe"], log)
         day = (datetime.now(TZ) + timedelta(days=1)).date()
         sim = DaySimulation(client, day, args.seed, args.scale, log)
@@ -888,3 +890,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+

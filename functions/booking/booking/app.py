@@ -19,6 +19,7 @@ from booking import service
 from booking.idempotency import TransactionalStore
 from booking.privacy import router as privacy_router
 from booking.schemas import BookingRequest, CancelRequest, RescheduleRequest, ShiftRequest
+from homevisits import settings
 from homevisits.auth import Caller
 from homevisits.aws import boto_config
 from homevisits.clock import default_clock
@@ -30,6 +31,7 @@ from homevisits.regions import load_config
 from homevisits.settings import table_name
 
 logger = get_logger("booking")
+settings.get()  # cold start: a bad environment fails here, never in a request
 app = make_resolver("booking")
 app.include_router(privacy_router)  # GET /me/access-log, POST /me/erasure
 

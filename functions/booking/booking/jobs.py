@@ -12,12 +12,14 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from booking import missed, retention, service
+from homevisits import settings
 from homevisits.clock import default_clock
 from homevisits.messaging import publish
 from homevisits.observability import get_logger
 from homevisits.regions import load_config
 
 logger = get_logger("booking-jobs")
+settings.get()  # cold start: a bad environment fails here, never in a request
 
 
 def _context() -> service.Context:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -24,12 +23,14 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from homevisits import settings
 from homevisits.booking_state import BookingStatus as S
 from homevisits.clock import Clock, default_clock, parse_utc, utc_iso
 from homevisits.observability import get_logger
 from homevisits.regions import region_day_key
 
 logger = get_logger("notifications")
+settings.get()  # cold start: a bad environment fails here, never in a request
 processor = BatchProcessor(event_type=EventType.SQS)
 
 STOCKHOLM = "Europe/Stockholm"
@@ -67,7 +68,7 @@ class LocalSmsSender(SnsSmsSender):
 
 
 def default_sender() -> SmsSender:
-    return LocalSmsSender() if os.environ.get("HOMEVISITS_LOCAL_BUS_URL") else SnsSmsSender()
+    return LocalSmsSender() if settings.get().is_local else SnsSmsSender()
 
 
 # ---------------------------------------------------------------- messages

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
-from homevisits import messaging
+from homevisits import messaging, settings
 from homevisits.clock import default_clock
 from homevisits.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from homevisits.http import current_caller, make_resolver
@@ -20,6 +20,7 @@ from homevisits.observability import get_logger
 from homevisits.regions import load_config
 
 logger = get_logger("dispatch")
+settings.get()  # cold start: a bad environment fails here, never in a request
 app = make_resolver("dispatch")
 
 RegionId = Annotated[str, Path(max_length=40, pattern=r"^[a-z][a-z0-9-]*$")]
@@ -27,8 +28,8 @@ DateStr = Annotated[str, Path(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 
 
 class OptimizeIn(BaseModel):
-    time_limit_s: Optional[float] = Field(default=None, gt=0, le=60,
-                                          description="solver budget; capped server-side")
+    time_limit_s: Optional[float] = Field(default=None, gt=0, le=settings.SOLVER_TIME_LIMIT_MAX_S,
+                                          description="solver budget in seconds (wall time)")
 
 
 class MoveIn(BaseModel):
@@ -65,14 +66,14 @@ def get_plan(region: RegionId, date: DateStr):
 
 @app.post("/regions/<region>/plans/<date>/optimize", summary="Re-plan the region-day now")
 def optimize(region: RegionId, date: DateStr, body: Annotated[Optional[OptimizeIn], Body()] = None,
-             time_limit_s: Annotated[Optional[float], Query(gt=0, le=60)] = None):
+             time_limit_s: Annotated[Optional[float], Query(gt=0, le=settings.SOLVER_TIME_LIMIT_MAX_S)] = None):
     current_caller(app).require_dispatcher_of(region)
     load_config().region(region)
     from dispatch import repository
-    from dispatch.worker import replan, time_limit
+    from dispatch.worker import optimize_budget, replan
     requested = time_limit_s if time_limit_s is not None else (body.time_limit_s if body else None)
     try:
-        result = replan(region, _day(date), time_limit_s=time_limit("OPTIMIZE_TIME_LIMIT_S", 5.0, requested),
+        result = replan(region, _day(date), time_limit_s=optimize_budget(requested),
                         trigger="optimize", force=True)
     except repository.StalePlan:
         raise Conflict("the plan changed while optimizing; try again", code="plan_conflict") from None
@@ -126,10 +127,9 @@ def visit_event(id: Annotated[str, Path(max_length=80)], body: Annotated[VisitEv
 @app.get("/console", summary="The dispatcher console (a self-contained page; it calls this API with a token)",
          include_in_schema=False)
 def console():
-    import os
-
     from dispatch.console import console_html
-    return _page(console_html(os.environ.get("CONSOLE_TILE_URL", ""), os.environ.get("CONSOLE_TILE_ATTRIBUTION", "")))
+    config = settings.get()
+    return _page(console_html(config.console_tile_url, config.console_tile_attribution))
 
 
 def _page(html: str) -> Response:

@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
+from homevisits import settings
 from homevisits.clock import default_clock, utc_iso
 from homevisits.errors import Forbidden, InvalidRequest
 from homevisits.http import current_caller, make_resolver
@@ -23,6 +24,7 @@ from homevisits.observability import get_logger
 from homevisits.regions import load_config, region_day_key
 
 logger = get_logger("location")
+settings.get()  # cold start: a bad environment fails here, never in a request
 app = make_resolver("location")
 CLOCK_SKEW = timedelta(minutes=2)  # a phone's clock may run a little ahead
 OLDEST = timedelta(hours=12)

@@ -18,7 +18,7 @@ from datetime import timedelta
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from homevisits import messaging
+from homevisits import messaging, settings
 from homevisits.booking_state import HAPPENED, PLANNED
 from homevisits.clock import default_clock
 from homevisits.observability import get_logger
@@ -26,6 +26,7 @@ from homevisits.regions import load_config, region_day_key
 from homevisits.settings import table_name
 
 logger = get_logger("replan-forwarder")
+settings.get()  # cold start: a bad environment fails here, never in a request
 
 # Fields of a booking the optimizer looks at; anything else (eta, clinician_id written by dispatch,
 # payment state, timestamps) changes no plan.

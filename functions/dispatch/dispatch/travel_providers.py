@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 import urllib.request
 from collections import OrderedDict
 from typing import Protocol, Sequence
 
-from homevisits import travel
+from homevisits import settings, travel
 
 Point = tuple[float, float]  # (lat, lon)
 logger = logging.getLogger(__name__)
@@ -282,18 +281,18 @@ _caches: dict[str, LruCache] = {}
 
 
 def provider_for(region) -> TravelTimeProvider:
-    """The configured provider for a region (its travel profile), reading the environment now."""
+    """The configured provider for a region (its travel profile), as the settings say."""
+    config = settings.get()
     profile = dict(getattr(region, "travel", None) or {}) or None
-    kind = os.environ.get("TRAVEL_PROVIDER", "model").strip().lower()
-    ddb = None
-    if os.environ.get("TRAVEL_CACHE_DYNAMODB", "").lower() in ("1", "true", "yes"):
-        ddb = DynamoDbLegCache(kind, float(os.environ.get("TRAVEL_CACHE_TTL_DAYS", "7")))
-    if kind == "osrm" and os.environ.get("OSRM_URL"):
-        return OsrmProvider(os.environ["OSRM_URL"], profile, cache=_caches.setdefault("osrm", LruCache()),
+    kind = config.travel_provider
+    ddb = DynamoDbLegCache(kind, config.travel_cache_ttl_days) if config.travel_cache_dynamodb else None
+    if kind == "osrm" and config.osrm_url:
+        return OsrmProvider(config.osrm_url, profile, cache=_caches.setdefault("osrm", LruCache()),
                             dynamodb_cache=ddb)
-    if kind in ("amazon-location", "amazon_location", "location"):
-        return AmazonLocationProvider(profile, travel_mode=os.environ.get("AMAZON_LOCATION_TRAVEL_MODE", "Car"),
-                                      api_key=os.environ.get("AMAZON_LOCATION_API_KEY") or None,
+    if kind == "amazon-location":
+        key = config.amazon_location_api_key
+        return AmazonLocationProvider(profile, travel_mode=config.amazon_location_travel_mode,
+                                      api_key=key.get_secret_value() if key else None,
                                       cache=_caches.setdefault("amazon-location", LruCache()),
                                       dynamodb_cache=ddb)
     return ModelProvider(profile)

@@ -13,14 +13,13 @@ written meanwhile is always refused, by one guard or the other.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, replace
 from datetime import date
 
 from aws_lambda_powertools.utilities.batch import (SqsFifoPartialProcessor, process_partial_response)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from homevisits import messaging
+from homevisits import messaging, settings
 from homevisits.booking_state import BookingStatus as S
 from homevisits.clock import default_clock
 from homevisits.errors import DayOver
@@ -34,18 +33,13 @@ from dispatch.plans import Plan, changed_clinicians, known_places, plan_from_sol
 from dispatch.travel_providers import provider_for
 
 logger = get_logger("replan-worker")
-MAX_TIME_LIMIT_S = 20.0
+settings.get()  # cold start: a bad environment fails here, never in a request
 
 
-def time_limit(env_name: str, default: float, requested: float | None = None) -> float:
-    """The solver budget: the request's value if given, else the environment's (read now, so a
-    running process picks up changes), capped so a call always ends inside the Lambda timeout."""
-    try:
-        base = float(os.environ.get(env_name, default))
-    except ValueError:
-        base = default
-    value = requested if requested is not None else base
-    return max(0.1, min(float(value), MAX_TIME_LIMIT_S))
+def optimize_budget(requested: float | None = None) -> float:
+    """The solver budget of a dispatcher's "optimize now": the request's (the API refuses more than
+    `settings.SOLVER_TIME_LIMIT_MAX_S`, so every accepted value is honoured), else the settings'."""
+    return requested if requested is not None else settings.get().optimize_time_limit_s
 
 
 def scaled_budget(limit_s: float, n_jobs: int) -> float:
@@ -107,7 +101,10 @@ def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "re
     """Compute and store a new plan of one region-day; publish PlanChanged when one was stored.
 
     `force` re-solves even when nothing changed since the stored plan (the dispatcher's optimize).
-    Raises repository.StalePlan if every attempt lost to concurrent writers."""
+    Raises repository.StalePlan if every attempt lost to concurrent writers, ValueError for a
+    budget no Lambda of the template could honour (above `settings.SOLVER_TIME_LIMIT_MAX_S`)."""
+    if not 0 < time_limit_s <= settings.SOLVER_TIME_LIMIT_MAX_S:
+        raise ValueError(f"time_limit_s must be in (0, {settings.SOLVER_TIME_LIMIT_MAX_S}]")
     config = load_config()
     region = config.region(region_id)
     clock = clock or default_clock()
@@ -141,7 +138,7 @@ def replan(region_id: str, day: date, *, time_limit_s: float, trigger: str = "re
             solution = _empty_solution(built.problem)
         plan = plan_from_solution(built, solution, region=region.id, date=day.isoformat(), computed_at=now,
                                   input_version=inputs.input_version, input_hash=inputs.input_hash,
-                                  trigger=trigger, late_risk_minutes=int(os.environ.get("LATE_RISK_MINUTES", "15")))
+                                  trigger=trigger, late_risk_minutes=settings.get().late_risk_minutes)
         plan.solver["time_limit_s"] = time_limit_s
         plan.keep_pins(pins)
         changed = changed_clinicians(previous.routes if previous else None, plan.routes)
@@ -233,7 +230,7 @@ def steer(region_id: str, day: date, move, *, plan_version: int, clock=None) -> 
     plan = plan_from_solution(built, solution, region=region.id, date=day.isoformat(), computed_at=now,
                               input_version=max(inputs.input_version, previous.input_version),
                               input_hash=previous.input_hash if previous.input_hash == inputs.input_hash else "",
-                              trigger="move", late_risk_minutes=int(os.environ.get("LATE_RISK_MINUTES", "15")))
+                              trigger="move", late_risk_minutes=settings.get().late_risk_minutes)
     plan.keep_pins(pins)
     pending = _live(plan, built, now)
     plan.announce = announcement(previous, plan, pending.eta_changes)
@@ -252,7 +249,7 @@ def lambda_handler(event: dict, context) -> dict:
     """SQS FIFO batch: each region-day is re-planned once per batch, whatever its message count.
     A failure marks that message and the rest of the batch as failed (FIFO order is kept)."""
     done: set[str] = set()
-    limit = time_limit("REPLAN_TIME_LIMIT_S", 3.0)
+    limit = settings.get().replan_time_limit_s
 
     def handle(record: SQSRecord):
         region_day = json.loads(record.body)["region_day"]

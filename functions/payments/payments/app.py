@@ -7,12 +7,14 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
+from homevisits import settings
 from homevisits.http import current_caller, json_response, make_resolver
 from homevisits.observability import get_logger
 from payments import deps
 from payments.webhook import handle_webhook
 
 logger = get_logger("payments")
+settings.get()  # cold start: a bad environment fails here, never in a request
 app = make_resolver("payments")
 
 BookingId = Annotated[str, Path(min_length=1, max_length=64)]

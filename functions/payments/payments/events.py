@@ -14,10 +14,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from homevisits import settings
 from homevisits.observability import get_logger
 from payments import deps
 
 logger = get_logger("payment-events")
+settings.get()  # cold start: a bad environment fails here, never in a request
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

@@ -22,7 +22,6 @@ payments functions (15 s for the API) answer inside their timeout even when Stri
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,9 +32,11 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 import stripe
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
     from stripe._base_address import BaseAddresses
     from stripe.params import PaymentIntentCreateParams
 
+from homevisits import settings
 from homevisits.errors import (InvalidEvent, InvalidSignature, PaymentDeclined, PaymentProviderUnavailable,
                                PaymentRejected)
 
@@ -157,13 +158,13 @@ def _map_error(err: Exception, action: str) -> Exception:
     return err
 
 
-def _secret(env_name: str, parameter_env: str) -> str:
-    value = os.environ.get(env_name)
+def _secret(value: SecretStr | None, parameter: str | None, what: str) -> str:
+    """The secret given in the environment (local, tests), else the SSM parameter named there (AWS)."""
     if value:
-        return value
-    name = os.environ.get(parameter_env)
+        return value.get_secret_value()
+    name = parameter
     if not name:
-        raise PaymentProviderUnavailable(f"no Stripe secret configured ({env_name} / {parameter_env})")
+        raise PaymentProviderUnavailable(f"no Stripe {what} configured")
     from aws_lambda_powertools.utilities import parameters
     return parameters.get_parameter(name, decrypt=True, max_age=SECRET_MAX_AGE_S)
 
@@ -239,8 +240,9 @@ class StripeGateway:
     def client(self) -> stripe.StripeClient:
         if self._given is not None:
             return self._given
-        return _client(_secret("STRIPE_API_KEY", "STRIPE_SECRET_PARAMETER"),
-                       os.environ.get("STRIPE_API_BASE") or None)
+        config = settings.get()
+        return _client(_secret(config.stripe_api_key, config.stripe_secret_parameter, "secret key"),
+                       config.stripe_api_base)
 
     def _call(self, action: str, fn: Callable[..., T], *args, **kwargs) -> T:
         try:
@@ -321,7 +323,8 @@ class StripeGateway:
         """The event of a webhook whose Stripe-Signature matches the exact raw `payload`.
 
         Raises InvalidSignature for a missing, stale or tampered signature or a body that is not JSON."""
-        secret = secret or _secret("STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_PARAMETER")
+        secret = secret or _secret(settings.get().stripe_webhook_secret, settings.get().stripe_webhook_secret_parameter,
+                                   "webhook secret")
         if not signature or payload is None:
             raise InvalidSignature("the webhook is not signed")
         try:

@@ -7,10 +7,12 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from homevisits import settings
 from homevisits.observability import get_logger
 from payments import deps
 
 logger = get_logger("reconcile")
+settings.get()  # cold start: a bad environment fails here, never in a request
 metrics = Metrics(namespace="HomeVisits", service="reconcile")
 
 

@@ -61,18 +61,18 @@ class OffsetClock:
 
     def now(self) -> datetime:
         import json
-        import os
+        from pathlib import Path
         real = datetime.now(timezone.utc)
         try:
             with open(self.path, encoding="utf-8") as f:
                 offset = float(json.load(f).get("offset_s", 0))
         except (FileNotFoundError, ValueError):
             offset = 0.0
-        return real + timedelta(seconds=offset) if os.path.exists(self.path) else real
+        return real + timedelta(seconds=offset) if Path(self.path).exists() else real
 
 
 def default_clock() -> Clock:
     """The clock handlers pass to the domain: the system's, or the local stack's simulated one."""
-    import os
-    path = os.environ.get("HOMEVISITS_CLOCK_FILE")
+    from homevisits import settings
+    path = settings.get().clock_file
     return OffsetClock(path) if path else SystemClock()

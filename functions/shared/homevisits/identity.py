@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -20,6 +19,7 @@ from stdnum import luhn
 from stdnum.exceptions import ValidationError
 from stdnum.no import fodselsnummer
 
+from homevisits import settings
 from homevisits.errors import InvalidPersonalNumber
 
 DEV_PEPPER = "homevisits-local-dev-pepper"
@@ -101,13 +101,14 @@ def _pepper() -> bytes:
     """HOMEVISITS_ID_PEPPER (local/tests), else the SSM SecureString named by
     HOMEVISITS_ID_PEPPER_PARAMETER (AWS; Powertools caches it for an hour). On AWS a missing pepper is an error, never the
     public dev value: hashes of personal numbers under a known pepper could be reversed."""
-    if os.environ.get("HOMEVISITS_ID_PEPPER"):
-        return os.environ["HOMEVISITS_ID_PEPPER"].encode()
-    param = os.environ.get("HOMEVISITS_ID_PEPPER_PARAMETER")
+    config = settings.get()
+    if config.id_pepper:
+        return config.id_pepper.get_secret_value().encode()
+    param = config.id_pepper_parameter
     if param:
         from aws_lambda_powertools.utilities import parameters
         return parameters.get_parameter(param, decrypt=True, max_age=3600).encode()
-    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    if config.on_lambda:
         raise RuntimeError("no pepper configured for personal-number hashing")
     return DEV_PEPPER.encode()
 

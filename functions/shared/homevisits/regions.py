@@ -7,7 +7,6 @@ postal codes — no code changes.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
@@ -15,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from homevisits import settings
 from homevisits.errors import InvalidRequest, NotServed
 
 POSTAL_DIGITS = {"SE": 5, "NO": 4}
@@ -191,5 +191,5 @@ def _load(path: str) -> Config:
 
 
 def load_config() -> Config:
-    path = os.environ.get("HOMEVISITS_CONFIG") or str(Path(__file__).parent / "config" / "service.json")
+    path = settings.get().config_path or str(Path(__file__).parent / "config" / "service.json")
     return _load(path)

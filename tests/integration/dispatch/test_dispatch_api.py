@@ -45,6 +45,23 @@ def test_optimize_stores_a_versioned_plan_that_get_returns(api, seeded, tokens, 
                                        "on_time_share"}
 
 
+def test_a_budget_above_what_the_worker_honours_is_refused_and_nothing_is_planned(api, seeded, tokens, plan):
+    """One maximum for the API and the worker: more is a 400 (body or query), never a silent cut, and
+    the stored plan stays as it was; the API document states the same maximum."""
+    from homevisits.settings import SOLVER_TIME_LIMIT_MAX_S
+
+    url = f"/regions/{seeded.region}/plans/{seeded.date}"
+    before = api.get(url, tokens["dispatcher"]).json()["version"]
+    over = api.post(url + "/optimize", tokens["dispatcher"], json={"time_limit_s": SOLVER_TIME_LIMIT_MAX_S + 1})
+    assert over.status_code == 400 and over.json()["error"]["code"] == "invalid_request", over.text
+    over = api.post(url + "/optimize?time_limit_s=60", tokens["dispatcher"])
+    assert over.status_code == 400 and over.json()["error"]["code"] == "invalid_request", over.text
+    assert api.get(url, tokens["dispatcher"]).json()["version"] == before
+    spec = api.get("/openapi.json").json()
+    schema = spec["components"]["schemas"]["OptimizeIn"]["properties"]["time_limit_s"]
+    assert schema["anyOf"][0]["maximum"] == SOLVER_TIME_LIMIT_MAX_S
+
+
 def test_every_stored_route_passes_the_independent_feasibility_check(api, seeded, tokens, plan):
     from dispatch import repository
     from dispatch.feasibility import check

@@ -67,5 +67,7 @@ def test_age_counts_whole_years(pnr):
 def test_the_patient_key_depends_on_the_pepper(monkeypatch):
     a = patient_key("19811218-9876")
     monkeypatch.setenv("HOMEVISITS_ID_PEPPER", "another")
+    from homevisits import settings
+    settings.reload()
     b = patient_key("19811218-9876")
     assert a != b and len(a) == 64 and "9876" not in a

@@ -103,9 +103,12 @@ def test_a_norwegian_config_file_loads_through_homevisits_config(tmp_path, monke
     import json
     path = tmp_path / "service.json"
     path.write_text(json.dumps(norway_raw), encoding="utf-8")
+    from homevisits import settings
     monkeypatch.setenv("HOMEVISITS_CONFIG", str(path))
+    settings.reload()
     assert load_config().region("oslo").time_zone == "Europe/Oslo"
     monkeypatch.delenv("HOMEVISITS_CONFIG")
+    settings.reload()
     with pytest.raises(NotServed):
         load_config().region("oslo")
 

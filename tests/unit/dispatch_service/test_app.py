@@ -65,17 +65,26 @@ def test_importing_the_app_does_not_load_ortools():
 
 def test_optimize_without_a_body_uses_the_environments_budget(replans, monkeypatch):
     monkeypatch.setenv("OPTIMIZE_TIME_LIMIT_S", "2.5")
+    from homevisits import settings
+    settings.reload()
     status, body = call("POST", "/regions/stockholm/plans/2026-12-01/optimize", DISPATCHER)
     assert status == 200 and body["version"] == 3 and body["stored"] is True
     assert replans == [{"region": "stockholm", "day": "2026-12-01", "time_limit_s": 2.5, "trigger": "optimize",
                         "force": True}]
 
 
-def test_optimize_budget_from_body_or_query_is_capped(replans):
+def test_optimize_budget_from_body_or_query_is_honoured_up_to_the_one_maximum(replans):
+    """What the API accepts the worker spends in full; above the maximum it answers 400, nothing runs."""
+    from homevisits.settings import SOLVER_TIME_LIMIT_MAX_S
     call("POST", "/regions/stockholm/plans/2026-12-01/optimize", DISPATCHER, body={"time_limit_s": 1})
     call("POST", "/regions/stockholm/plans/2026-12-01/optimize", DISPATCHER, query={"time_limit_s": "0.5"})
-    call("POST", "/regions/stockholm/plans/2026-12-01/optimize", DISPATCHER, body={"time_limit_s": 59})
-    assert [c["time_limit_s"] for c in replans] == [1.0, 0.5, worker.MAX_TIME_LIMIT_S]
+    call("POST", "/regions/stockholm/plans/2026-12-01/optimize", DISPATCHER,
+         body={"time_limit_s": SOLVER_TIME_LIMIT_MAX_S})
+    assert [c["time_limit_s"] for c in replans] == [1.0, 0.5, SOLVER_TIME_LIMIT_MAX_S]
+    for over in ({"body": {"time_limit_s": SOLVER_TIME_LIMIT_MAX_S + 0.5}}, {"query": {"time_limit_s": "59"}}):
+        status, body = call("POST", "/regions/stockholm/plans/2026-12-01/optimize", DISPATCHER, **over)
+        assert status == 400 and body["error"]["code"] == "invalid_request", body
+    assert len(replans) == 3
 
 
 def test_a_lost_race_is_a_conflict(monkeypatch):

@@ -159,16 +159,31 @@ def test_amazon_location_error_falls_back_to_the_model():
 
 
 def test_provider_is_chosen_by_environment(monkeypatch):
+    from homevisits import settings
     from homevisits.regions import load_config
     region = load_config().region("stockholm")
     monkeypatch.delenv("TRAVEL_PROVIDER", raising=False)
+    settings.reload()
     assert isinstance(provider_for(region), ModelProvider)
     monkeypatch.setenv("TRAVEL_PROVIDER", "osrm")
     monkeypatch.setenv("OSRM_URL", "http://127.0.0.1:5000")
+    settings.reload()
     p = provider_for(region)
     assert isinstance(p, OsrmProvider) and p.profile == region.travel
-    monkeypatch.setenv("TRAVEL_PROVIDER", "amazon-location")
-    assert isinstance(provider_for(region), AmazonLocationProvider)
+    for name in ("amazon-location", "Amazon_Location "):
+        monkeypatch.setenv("TRAVEL_PROVIDER", name)
+        settings.reload()
+        assert isinstance(provider_for(region), AmazonLocationProvider)
+
+
+def test_an_unknown_provider_fails_the_cold_start(monkeypatch):
+    """A typo in TRAVEL_PROVIDER is an error when the settings are read, not a silent fallback."""
+    import pydantic
+
+    from homevisits import settings
+    monkeypatch.setenv("TRAVEL_PROVIDER", "osmr")
+    with pytest.raises(pydantic.ValidationError, match="TRAVEL_PROVIDER"):
+        settings.reload()
 
 
 @pytest.mark.parametrize("n", [0, 1])

@@ -130,13 +130,29 @@ def test_a_day_without_clinicians_gets_a_plan_with_everything_unassigned(rd, wor
     assert result.plan.routes == [] and {u["booking_id"] for u in result.plan.unassigned} == {"a", "b"}
 
 
-def test_budgets_read_the_environment_at_call_time_and_are_capped(monkeypatch):
-    monkeypatch.setenv("REPLAN_TIME_LIMIT_S", "1.5")
-    assert worker.time_limit("REPLAN_TIME_LIMIT_S", 3.0) == 1.5
-    assert worker.time_limit("REPLAN_TIME_LIMIT_S", 3.0, requested=100) == worker.MAX_TIME_LIMIT_S
-    monkeypatch.setenv("REPLAN_TIME_LIMIT_S", "nonsense")
-    assert worker.time_limit("REPLAN_TIME_LIMIT_S", 3.0) == 3.0
+def test_budgets_come_from_the_settings_and_a_bad_one_fails_the_cold_start(monkeypatch):
+    import pydantic
+
+    from homevisits import settings
+    monkeypatch.setenv("OPTIMIZE_TIME_LIMIT_S", "1.5")
+    settings.reload()
+    assert worker.optimize_budget() == 1.5 and worker.optimize_budget(requested=7) == 7
+    for bad in ("nonsense", "0", str(settings.SOLVER_TIME_LIMIT_MAX_S + 1)):
+        monkeypatch.setenv("REPLAN_TIME_LIMIT_S", bad)
+        with pytest.raises(pydantic.ValidationError, match="REPLAN_TIME_LIMIT_S"):
+            settings.reload()
     assert worker.scaled_budget(3.0, 2) == 0.5 and worker.scaled_budget(3.0, 100) == 3.0
+
+
+def test_a_budget_no_lambda_could_honour_is_refused_not_cut(rd, world):
+    """The worker never silently spends less than it was asked for: above the one maximum it refuses."""
+    with pytest.raises(ValueError, match="time_limit_s"):
+        worker.replan("stockholm", rd.day, time_limit_s=settings_max() + 1, clock=CLOCK)
+
+
+def settings_max() -> float:
+    from homevisits import settings
+    return settings.SOLVER_TIME_LIMIT_MAX_S
 
 
 def sqs(*region_days):

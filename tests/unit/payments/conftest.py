@@ -51,10 +51,13 @@ def _moto():
         for var, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
                            ("AWS_DEFAULT_REGION", "eu-north-1"), ("AWS_REGION", "eu-north-1")):
             mp.setenv(var, value)
+        from homevisits import settings
+        settings.reload()
         with mock_aws():
             _reset_connections()
             yield
             _reset_connections()
+    settings.reload()
 
 
 @pytest.fixture

@@ -42,6 +42,8 @@ def wired(service, monkeypatch, stripe_fake):
     import payments.deps as deps
     monkeypatch.setattr(deps, "service", lambda on_finding=None: service)
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
+    from homevisits import settings
+    settings.reload()
     from payments.gateway import StripeGateway
     stripe_fake.verify_webhook = lambda payload, sig, secret=None: \
         StripeGateway(client=object()).verify_webhook(payload, sig, secret)

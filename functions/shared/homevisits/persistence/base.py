@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 from pynamodb.attributes import Attribute
 from pynamodb.connection import Connection
@@ -10,7 +9,7 @@ from pynamodb.constants import STRING
 from pynamodb.transactions import TransactWrite
 
 from homevisits.aws import pynamodb_settings
-from homevisits.settings import table_name
+from homevisits import settings
 
 
 def meta(logical_id: str):
@@ -19,8 +18,8 @@ def meta(logical_id: str):
     class Meta:
         pass
 
-    Meta.table_name = table_name(logical_id)
-    Meta.region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-north-1"
+    Meta.table_name = settings.table_name(logical_id)
+    Meta.region = settings.get().aws_region
     for name, value in pynamodb_settings().items():  # one timeout budget for every client
         setattr(Meta, name, value)
     return Meta
