@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
@@ -25,6 +26,9 @@ from homevisits.clock import default_clock, utc_iso
 from homevisits.errors import Forbidden
 from homevisits.http import current_caller
 from homevisits.observability import get_logger
+
+if TYPE_CHECKING:
+    from homevisits.persistence.booking import BookingModel
 
 router = Router()
 logger = get_logger("booking")
@@ -134,7 +138,7 @@ def erase_outbox(patient_sub: str, booking_ids: set[str]) -> None:
 ERASED, ALREADY_ERASED, IN_PROGRESS, GONE, BUSY = "erased", "already_erased", "in_progress", "gone", "busy"
 
 
-def erase_booking_data(booking, now_iso: str) -> tuple[str, object]:
+def erase_booking_data(booking: BookingModel, now_iso: str) -> tuple[str, BookingModel]:
     """Erase the personal data of one finished booking and its clinical note (erasure, and the
     retention job). Answers (outcome, the booking as last read): erased, already_erased,
     in_progress (kept: not finished), gone, busy (it kept changing: ask again)."""
