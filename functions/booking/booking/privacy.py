@@ -19,13 +19,13 @@ import uuid
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from pydantic import BaseModel
 
 from homevisits.booking_state import FINISHED
 from homevisits.clock import default_clock, utc_iso
 from homevisits.errors import Forbidden
 from homevisits.http import current_caller
 from homevisits.observability import get_logger
+from homevisits.schema import Schema
 
 if TYPE_CHECKING:
     from homevisits.persistence.booking import BookingModel
@@ -42,7 +42,7 @@ ERRORS = {401: {"description": "missing or invalid token", "content": _ERROR},
           403: {"description": "only a patient has an access log and erasure rights", "content": _ERROR}}
 
 
-class AccessLogEntry(BaseModel):
+class AccessLogEntry(Schema):
     at: str
     reader_role: str
     reader: str  # a pseudonym, stable per reader
@@ -50,17 +50,17 @@ class AccessLogEntry(BaseModel):
     booking_id: str
 
 
-class AccessLog(BaseModel):
+class AccessLog(Schema):
     entries: list[AccessLogEntry]
 
 
-class KeptBooking(BaseModel):
+class KeptBooking(Schema):
     booking_id: str
     status: str
     reason: str
 
 
-class ErasureReceipt(BaseModel):
+class ErasureReceipt(Schema):
     receipt_id: str
     at: str
     erased: list[str]

@@ -4,17 +4,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from homevisits.schema import Schema
 
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 
-class Location(BaseModel):
+class Location(Schema):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
 
 
-class Address(BaseModel):
+class Address(Schema):
     model_config = ConfigDict(extra="ignore")
     street: str = Field(min_length=1, max_length=200)
     city: str = Field(min_length=1, max_length=100)
@@ -25,26 +27,26 @@ class Address(BaseModel):
     lon: float = Field(ge=-180, le=180)
 
 
-class Patient(BaseModel):
+class Patient(Schema):
     model_config = ConfigDict(extra="ignore")
     personal_number: str = Field(min_length=10, max_length=20)
     name: str = Field(min_length=1, max_length=200)
     phone: str = Field(min_length=5, max_length=30)
 
 
-class Child(BaseModel):
+class Child(Schema):
     model_config = ConfigDict(extra="ignore")
     personal_number: str = Field(min_length=10, max_length=20)
     name: str = Field(min_length=1, max_length=200)
 
 
-class Frikort(BaseModel):
+class Frikort(Schema):
     number: str = Field(min_length=1, max_length=40)
     valid_until: dt.date
     region: str | None = Field(default=None, max_length=40)
 
 
-class BookingRequest(BaseModel):
+class BookingRequest(Schema):
     """POST /bookings (ARCHITECTURE.md ⚑)."""
     model_config = ConfigDict(extra="ignore")
     visit_type: str = Field(max_length=20)
@@ -60,22 +62,22 @@ class BookingRequest(BaseModel):
         default="normal", description="triage: urgent visits are served first when a day cannot hold them all")
 
 
-class CancelRequest(BaseModel):
+class CancelRequest(Schema):
     reason: str | None = Field(default=None, max_length=500)
 
 
-class RescheduleRequest(BaseModel):
+class RescheduleRequest(Schema):
     date: dt.date
     window_start: str = Field(pattern=HHMM)
 
 
-class ShiftBreak(BaseModel):
+class ShiftBreak(Schema):
     earliest: str = Field(pattern=HHMM)
     latest: str = Field(pattern=HHMM)  # latest start of the break
     minutes: int = Field(ge=0, le=120)
 
 
-class ShiftRequest(BaseModel):
+class ShiftRequest(Schema):
     """PUT /regions/{region}/clinicians/{id}/shifts/{date} (ARCHITECTURE.md ⚑)."""
     model_config = ConfigDict(populate_by_name=True)
     role: Literal["doctor", "nurse"]

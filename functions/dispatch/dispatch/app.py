@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Optional
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from homevisits import messaging, settings
 from homevisits.clock import default_clock
@@ -18,6 +18,7 @@ from homevisits.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from homevisits.http import current_caller, make_resolver
 from homevisits.observability import get_logger
 from homevisits.regions import load_config
+from homevisits.schema import Schema
 
 logger = get_logger("dispatch")
 settings.get()  # cold start: a bad environment fails here, never in a request
@@ -27,12 +28,12 @@ RegionId = Annotated[str, Path(max_length=40, pattern=r"^[a-z][a-z0-9-]*$")]
 DateStr = Annotated[str, Path(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 
 
-class OptimizeIn(BaseModel):
+class OptimizeIn(Schema):
     time_limit_s: Optional[float] = Field(default=None, gt=0, le=settings.SOLVER_TIME_LIMIT_MAX_S,
                                           description="solver budget in seconds (wall time)")
 
 
-class MoveIn(BaseModel):
+class MoveIn(Schema):
     booking_id: str = Field(max_length=80)
     clinician_id: Optional[str] = Field(max_length=80, description="null takes the visit out of the routes")
     position: Optional[int] = Field(default=None, ge=0, le=500, description="index among the clinician's stops; "
@@ -41,7 +42,7 @@ class MoveIn(BaseModel):
     plan_version: int = Field(ge=1, description="the version of the plan the dispatcher saw")
 
 
-class VisitEventIn(BaseModel):
+class VisitEventIn(Schema):
     type: Literal["on_the_way", "arrived", "completed", "no_show"]
 
 

@@ -5,11 +5,12 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from homevisits import settings
 from homevisits.http import current_caller, json_response, make_resolver
 from homevisits.observability import get_logger
+from homevisits.schema import Schema
 from payments import deps
 from payments.webhook import handle_webhook
 
@@ -20,12 +21,12 @@ app = make_resolver("payments")
 BookingId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-class HoldRequest(BaseModel):
+class HoldRequest(Schema):
     payment_method: str = Field(min_length=4, max_length=255, pattern=r"^pm_[A-Za-z0-9_]+$",
                                 description="A Stripe PaymentMethod id created by the app (pm_…)")
 
 
-class WaiverRequest(BaseModel):
+class WaiverRequest(Schema):
     reason: str = Field(min_length=1, max_length=64,
                         description="sudden_illness | child_illness | covid_symptoms | accident | "
                                     "bereavement | service_fault")

@@ -15,10 +15,6 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from stdnum import luhn
-from stdnum.exceptions import ValidationError
-from stdnum.no import fodselsnummer
-
 from homevisits import settings
 from homevisits.errors import InvalidPersonalNumber
 
@@ -39,6 +35,8 @@ class PersonalNumber:
 
 
 def _swedish(raw: str, today: date) -> PersonalNumber:
+    from stdnum import luhn  # python-stdnum loads pydoc: only where a number is checked, not at cold start
+
     m = re.fullmatch(r"(\d{2})?(\d{6})([-+]?)(\d{4})", raw)
     if not m:
         raise InvalidPersonalNumber("a Swedish personal number has 10 or 12 digits")
@@ -69,6 +67,9 @@ def _swedish(raw: str, today: date) -> PersonalNumber:
 
 
 def _norwegian(raw: str, today: date) -> PersonalNumber:
+    from stdnum.exceptions import ValidationError
+    from stdnum.no import fodselsnummer
+
     try:
         digits = fodselsnummer.validate(raw)
         born = fodselsnummer.get_birth_date(digits)
