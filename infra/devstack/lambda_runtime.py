@@ -5,8 +5,11 @@ This matters for correctness, not only fidelity: Powertools keeps the current ev
 state (BaseRouter.current_event), loggers keep appended keys, idempotency keeps its config — all
 per process, one invocation at a time. Serving concurrent requests from threads of one process
 would mix them up. So a function gets up to HOMEVISITS_LOCAL_CONCURRENCY warm instances (started
-on demand, reused), and an invocation that outlives the function's Timeout kills its instance,
-like a Lambda timeout."""
+on demand, reused), and an invocation that outlives the function's Timeout (template.yaml's figure,
+as on Lambda) kills its instance, like a Lambda timeout. As on Lambda, the instance's init (starting
+the interpreter, importing the handler) is not part of the invocation's timeout: it has Lambda's own
+init limit, and an init that overruns it eats into the first invocation's timeout instead (Lambda
+then re-runs the init inside the invocation)."""
 from __future__ import annotations
 
 import json
@@ -19,6 +22,10 @@ import uuid
 
 from devstack import iam
 from devstack import template as tpl
+
+# Lambda's limit for the init phase of an on-demand execution environment (AWS Lambda developer
+# guide, "Understanding the Lambda execution environment lifecycle": Init phase, 10 seconds).
+INIT_LIMIT_S = 10.0
 
 
 class InvocationError(Exception):
@@ -48,29 +55,47 @@ class _Instance:
         self.proc = subprocess.Popen([sys.executable, "-m", "devstack.lambda_runtime", function_id],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
                                      text=True, bufsize=1)
+        self.ready = False
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def invoke(self, event: dict, timeout_s: float):
+    def _read_line(self, timeout_s: float, write: str | None = None) -> str | None:
+        """The worker's next protocol line (after writing `write`), or None when `timeout_s` passed."""
         result: dict = {}
 
         def talk():
-            self.proc.stdin.write(json.dumps(event, default=str) + "\n")
-            self.proc.stdin.flush()
-            line = self.proc.stdout.readline()
-            result["line"] = line
+            if write is not None:
+                self.proc.stdin.write(write)
+                self.proc.stdin.flush()
+            result["line"] = self.proc.stdout.readline()
 
         t = threading.Thread(target=talk, daemon=True)
         t.start()
         t.join(timeout_s)
-        if t.is_alive():
+        return None if t.is_alive() else result.get("line", "")
+
+    def invoke(self, event: dict, timeout_s: float):
+        if not self.ready:
+            started = time.monotonic()
+            line = self._read_line(INIT_LIMIT_S + timeout_s)
+            if line is None:
+                self.kill()
+                raise InvocationError(f"{self.function_id} init and invocation timed out")
+            if not line:
+                self.kill()
+                raise InvocationError(f"{self.function_id} instance died during init")
+            self.ready = True
+            # An init beyond Lambda's limit is charged to this invocation's timeout.
+            timeout_s -= max(0.0, time.monotonic() - started - INIT_LIMIT_S)
+        line = self._read_line(timeout_s, json.dumps(event, default=str) + "\n")
+        if line is None:
             self.kill()
-            raise InvocationError(f"{self.function_id} timed out after {timeout_s:.0f}s")
-        if not result.get("line"):
+            raise InvocationError(f"{self.function_id} timed out after {timeout_s:.2f}s")
+        if not line:
             self.kill()
             raise InvocationError(f"{self.function_id} instance died")
-        reply = json.loads(result["line"])
+        reply = json.loads(line)
         if "error" in reply:
             raise InvocationError(f"{self.function_id}: {reply['error']}")
         return reply["result"]
@@ -130,8 +155,7 @@ class Runtime:
     def _timeout(self, function_id: str) -> float:
         props = tpl.functions(self.template)[function_id]["Properties"]
         default = self.template.get("Globals", {}).get("Function", {}).get("Timeout", 3)
-        # Locally everything shares two cores: allow more wall time than on Lambda before killing.
-        return float(props.get("Timeout", default)) * float(os.environ.get("HOMEVISITS_LOCAL_TIMEOUT_FACTOR", "4"))
+        return float(props.get("Timeout", default))  # the template's figure: what Lambda enforces
 
     def invoke(self, function_id: str, event: dict):
         with self.lock:
@@ -156,6 +180,7 @@ def _serve(function_id: str) -> None:
     iam.enforce(function_id)  # every AWS call the function makes is checked against its template policies
     module, _, attr = tpl.handler_of(function_id).rpartition(".")
     handler = getattr(importlib.import_module(module), attr)
+    proto.write(json.dumps({"ready": True}) + "\n")  # init done: invocations are timed from here
     for line in sys.stdin:
         event = json.loads(line)
         try:
