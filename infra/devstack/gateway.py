@@ -662,14 +662,12 @@ def local_environment(dynamodb_port: int, stripe_port: int, api_port: int) -> di
         "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": f"http://127.0.0.1:{dynamodb_port}",
         "HOMEVISITS_LOCAL_BUS_URL": f"http://127.0.0.1:{api_port}",
         "STRIPE_API_BASE": f"http://127.0.0.1:{stripe_port}",
-        "STRIPE_API_KEY": "sk_test_local",
-        "STRIPE_WEBHOOK_SECRET": "whsec_local_stack",
-        "HOMEVISITS_ID_PEPPER": "homevisits-local-dev-pepper",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "local",
     })
     env.update(aws_local.environment(api_port))
+    env.update(aws_local.secret_environment())  # tools and tests; the functions read SSM (devstack.aws_local)
     return env
 
 

@@ -52,9 +52,13 @@ class LambdaContext:
 class _Instance:
     def __init__(self, function_id: str):
         self.function_id = function_id
+        from devstack.aws_local import SECRETS
+
+        # The template gives a function its secrets' SSM names, never their values: nor do we.
+        env = {k: v for k, v in os.environ.items() if k not in SECRETS}
         self.proc = subprocess.Popen([sys.executable, "-m", "devstack.lambda_runtime", function_id],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None,
-                                     text=True, bufsize=1)
+                                     text=True, bufsize=1, env=env)
         self.ready = False
 
     def alive(self) -> bool:

@@ -4,6 +4,7 @@ lacks fails here as it would on AWS. These scenarios once failed only in product
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -67,3 +68,65 @@ def test_a_function_may_touch_only_the_tables_its_policies_name(stack):
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {
         "OpsTable": "allowed", "PaymentsTable": "denied", "PlansTable": "denied"}
     assert "NotificationsFunction denied dynamodb:GetItem on arn:aws:dynamodb:" in proc.stderr
+
+
+_SSM_PROBE = r"""
+import copy, json, os, re, sys
+from devstack import iam, template as tpl
+function_id, drop = sys.argv[1], sys.argv[2:]
+t = copy.deepcopy(tpl.load())
+def named(x):
+    return any(d in json.dumps(x) for d in drop)
+for policy in t["Resources"][function_id]["Properties"]["Policies"]:  # the resources naming `drop` go
+    if isinstance(policy, dict) and "Statement" in policy:
+        for s in policy["Statement"]:
+            if isinstance(s["Resource"], list):
+                s["Resource"] = [r for r in s["Resource"] if not named(r)]
+        policy["Statement"] = [s for s in policy["Statement"] if s["Resource"] and not named(s["Resource"])]
+iam.enforce(function_id, t)
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from payments import gateway
+out = {}
+for env_name, param_env in (("STRIPE_API_KEY", "STRIPE_SECRET_PARAMETER"),
+                            ("STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_PARAMETER")):
+    try:
+        out[env_name] = gateway._secret(env_name, param_env)
+    except GetParameterError as e:  # Powertools keeps only the message of botocore's ClientError
+        code = re.search(r"An error occurred \((\w+)\)", str(e))
+        out[env_name] = code.group(1) if code else repr(e)
+print(json.dumps(out))
+"""
+
+
+def _read_stripe_secrets(function_id: str, *drop: str, env: dict | None = None) -> dict:
+    from devstack.aws_local import SECRETS
+    from devstack import template as tpl
+    base = {k: v for k, v in os.environ.items() if k not in SECRETS}  # as the local runtime gives them
+    base.update(tpl.function_environment(function_id))
+    proc = subprocess.run([sys.executable, "-c", _SSM_PROBE, function_id, *drop], capture_output=True, text=True,
+                          timeout=60, env={**base, **(env or {})})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_the_payments_function_reads_its_stripe_secrets_from_ssm_as_its_role_allows(stack):
+    """No secret value in the function's environment: both come from the SSM SecureStrings the
+    template names, through the local gateway's SSM, decrypted, with ssm:GetParameter checked."""
+    assert _read_stripe_secrets("PaymentsFunction") == {"STRIPE_API_KEY": "sk_test_local",
+                                                        "STRIPE_WEBHOOK_SECRET": "whsec_local_stack"}
+
+
+def test_a_missing_ssm_permission_denies_the_secret(stack):
+    """PaymentsFunction without its ssm:GetParameter statement for the webhook secret: AWS's
+    AccessDeniedException for that one; ReconcileFunction's role never names the webhook secret."""
+    assert _read_stripe_secrets("PaymentsFunction", "StripeWebhookSecretParameter") == {
+        "STRIPE_API_KEY": "sk_test_local", "STRIPE_WEBHOOK_SECRET": "AccessDeniedException"}
+    got = _read_stripe_secrets("ReconcileFunction", env={"STRIPE_WEBHOOK_SECRET_PARAMETER": "/homevisits/stripe/webhook-secret"})
+    assert got == {"STRIPE_API_KEY": "sk_test_local", "STRIPE_WEBHOOK_SECRET": "AccessDeniedException"}
+
+
+def test_a_misnamed_parameter_is_denied_like_any_parameter_the_role_does_not_name(stack):
+    """STRIPE_SECRET_PARAMETER with a typo: the role names only the template's parameter, so AWS
+    refuses before looking the name up (no fallback to a value from anywhere else)."""
+    got = _read_stripe_secrets("PaymentsFunction", env={"STRIPE_SECRET_PARAMETER": "/homevisits/stripe/secret-kye"})
+    assert got["STRIPE_API_KEY"] == "AccessDeniedException"

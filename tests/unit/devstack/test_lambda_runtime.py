@@ -83,3 +83,18 @@ def test_a_slow_init_does_not_count_against_the_invocation_within_lambdas_init_l
     assert slow.is_set() and time.monotonic() - started >= 3.0
     assert reply["statusCode"] == 200
 
+
+def test_a_function_instance_gets_no_secret_value_in_its_environment(short_timeout_runtime, monkeypatch):
+    """The template gives functions SSM parameter names, never the secrets: the local instance's
+    environment lacks STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET and HOMEVISITS_ID_PEPPER even when the
+    stack's own process has them; the parameter names are there."""
+    from devstack.aws_local import SECRETS
+    for name in SECRETS:
+        monkeypatch.setenv(name, "a-secret")
+    monkeypatch.setenv("STRIPE_SECRET_PARAMETER", "/homevisits/stripe/secret-key")
+    short_timeout_runtime.invoke("DocsFunction", EVENT)
+    (instance,) = short_timeout_runtime.pools["DocsFunction"].all
+    with open(f"/proc/{instance.proc.pid}/environ", "rb") as f:
+        names = {entry.split(b"=", 1)[0].decode() for entry in f.read().split(b"\0") if entry}
+    assert not names & set(SECRETS)
+    assert "STRIPE_SECRET_PARAMETER" in names
