@@ -87,10 +87,13 @@ iam.enforce(function_id, t)
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from payments import gateway
 out = {}
-for env_name, param_env in (("STRIPE_API_KEY", "STRIPE_SECRET_PARAMETER"),
-                            ("STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_PARAMETER")):
+from homevisits import settings
+config = settings.get()
+for env_name, value, parameter in (
+        ("STRIPE_API_KEY", config.stripe_api_key, config.stripe_secret_parameter),
+        ("STRIPE_WEBHOOK_SECRET", config.stripe_webhook_secret, config.stripe_webhook_secret_parameter)):
     try:
-        out[env_name] = gateway._secret(env_name, param_env)
+        out[env_name] = gateway._secret(value, parameter, env_name)
     except GetParameterError as e:  # Powertools keeps only the message of botocore's ClientError
         code = re.search(r"An error occurred \((\w+)\)", str(e))
         out[env_name] = code.group(1) if code else repr(e)
