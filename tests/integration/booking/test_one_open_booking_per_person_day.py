@@ -106,4 +106,7 @@ def test_concurrent_bookings_of_one_person_and_day_leave_exactly_one(hv):
                for a in answers if a.status_code == 409 and a.json()["error"]["code"] == "already_booked")
     open_ones = [i for i in hv.bookings_of_day("stockholm", d) if i["status"]["S"] in ("held", "confirmed")]
     assert [i["booking_id"]["S"] for i in open_ones] == [winner]
-    assert [i["booking_id"]["S"] for i in _person_days(hv, d)] == [winner]
+    # the person's day item names the winner (other tests' people may book this day too: only the
+    # item naming the winner is known to be this person's)
+    mine = [i for i in _person_days(hv, d) if i["booking_id"]["S"] == winner]
+    assert len(mine) == 1, mine
