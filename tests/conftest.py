@@ -121,3 +121,19 @@ class Api:
 @pytest.fixture(scope="session")
 def api(stack) -> Api:
     return Api(stack.urls["api"])
+
+
+@pytest.fixture
+def moved_clock(api, stack):
+    """Set the stack's simulated time (`move(datetime)`); the clock file as it was is put back afterwards."""
+    clock_file = stack.state / "clock.json"
+    saved = clock_file.read_text() if clock_file.exists() else None
+
+    def move(to) -> None:
+        r = api.http.post(api.base + "/_local/clock", json={"now": to.isoformat()}, timeout=10)
+        assert r.status_code == 200, r.text
+    yield move
+    if saved is None:
+        clock_file.unlink(missing_ok=True)
+    else:
+        clock_file.write_text(saved)

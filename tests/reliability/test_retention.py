@@ -13,20 +13,6 @@ import pytest
 pytestmark = pytest.mark.stack
 
 
-@pytest.fixture
-def moved_clock(api, stack):
-    clock_file = stack.state / "clock.json"
-    saved = clock_file.read_text() if clock_file.exists() else None
-
-    def move(to: datetime) -> None:
-        r = api.http.post(api.base + "/_local/clock", json={"now": to.isoformat()}, timeout=10)
-        assert r.status_code == 200, r.text
-    yield move
-    if saved is None:
-        clock_file.unlink(missing_ok=True)
-    else:
-        clock_file.write_text(saved)
-
 
 def _booking(bid):
     from homevisits.persistence.booking import BookingModel

@@ -21,21 +21,6 @@ DAY_AHEAD = 41  # a region-day of its own (the session's horizon is 45 days)
 FAST = {"time_limit_s": 1}
 
 
-@pytest.fixture
-def moved_clock(api, stack):
-    """Set the stack's simulated time; the file as it was is put back afterwards."""
-    clock_file = stack.state / "clock.json"
-    saved = clock_file.read_text() if clock_file.exists() else None
-
-    def move(to: datetime) -> None:
-        r = api.http.post(api.base + "/_local/clock", json={"now": to.isoformat()}, timeout=10)
-        assert r.status_code == 200, r.text
-    yield move
-    if saved is None:
-        clock_file.unlink(missing_ok=True)
-    else:
-        clock_file.write_text(saved)
-
 
 def _book_malmo(api, day: str, window: str, rng: random.Random) -> tuple[str, str]:
     sub = f"patient-{uuid.uuid4().hex[:10]}"
