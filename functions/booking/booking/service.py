@@ -29,7 +29,7 @@ from homevisits.clock import Clock, parse_utc, to_ms, utc_iso, utc_iso_ms
 from homevisits.errors import (AddressOutsideRegion, BusyTryAgain, DomainError, Forbidden, InvalidPhoneNumber,
                                InvalidRequest, InvalidTransition, NotAllowedToBookFor, NotFound, PatientTooYoung,
                                ShiftChangeStrandsBookings, TooLateToReschedule, VisitUnderWay, WindowFull)
-from homevisits.identity import keyed_hash, parse_personal_number, patient_key
+from homevisits.identity import keyed_hash, parse_personal_number, patient_key, person_key
 from homevisits.messaging import SOURCE_BOOKING
 from homevisits.ledger import DayLedger
 from homevisits.persistence import bookings as repository
@@ -466,7 +466,16 @@ def reschedule_booking(ctx: Context, caller: Caller, booking_id: str, new_date: 
                   "updated_at": utc_iso(now), "status_reason": "rescheduled", "unkept": None}
         ledgers = [new] if new is old else [old, new]
         before = {"date": b.date, "window_start": b.window_start}
-        if lifecycle.try_reschedule(b, values, ledgers):
+        claim = None
+        if new_date.isoformat() != b.date:  # the treated person's lock of the new day (one open booking a day)
+            key = person_key(b.for_child or b.patient)
+            if key is not None:
+                day = new_date.isoformat()
+                holder_id = repository.person_day(key, day)
+                holder = repository.get_booking(holder_id) if holder_id else None
+                stale = person.claim_day(holder_id, holder, day, booking_id, utc_iso(now))
+                claim = (key, stale, person.expires_at(new_date, region.tz))
+        if lifecycle.try_reschedule(b, values, ledgers, person_day=claim):
             if b.status == S.CONFIRMED:  # a held booking is confirmed (and told so) with its new window
                 ctx.publish(SOURCE_BOOKING, "BookingRescheduled",
                             {"booking_id": booking_id, "region": b.region, "date": b.date,

@@ -202,12 +202,15 @@ def try_visit_move(b: BookingModel, to_status: str, *, now: datetime, clinician_
     return store.commit_visit_event(b, values, b.status, record)
 
 
-def try_reschedule(b: BookingModel, values: dict, ledgers: list[DayLedger]) -> bool:
+def try_reschedule(b: BookingModel, values: dict, ledgers: list[DayLedger],
+                   person_day: tuple | None = None) -> bool:
     """One attempt at moving an open booking to another window (`values`: the new date, window,
-    times and region-day), with both ledgers, keeping its status. False on a lost race."""
+    times and region-day), with both ledgers and (`person_day`, another date: see
+    store.commit_booking_update) the treated person's lock of the new day, keeping its status.
+    False on a lost race."""
     if b.status not in (S.HELD, S.CONFIRMED) or "status" in values:
         raise InvalidTransition(f"a {b.status} booking cannot be rescheduled", details={"status": b.status})
-    return store.commit_booking_update(b, values, b.status, ledgers)
+    return store.commit_booking_update(b, values, b.status, ledgers, person_day=person_day)
 
 
 def try_strand(bookings: list[BookingModel], record: dict, ledger: DayLedger) -> bool:

@@ -110,3 +110,28 @@ def test_concurrent_bookings_of_one_person_and_day_leave_exactly_one(hv):
     # item naming the winner is known to be this person's)
     mine = [i for i in _person_days(hv, d) if i["booking_id"]["S"] == winner]
     assert len(mine) == 1, mine
+
+
+def test_a_move_onto_a_day_the_person_already_has_a_booking_is_refused(hv):
+    """Rescheduling takes the new day's person-day lock too: a person with a booking on day A and
+    one on day B cannot move B onto A (409 already_booked naming A's booking); B stays where it was.
+    Moving B to a free day C works, and then another booking of that person on B is accepted."""
+    a, b, c = hv.local_day(22), hv.local_day(23), hv.local_day(24)
+    for d in (a, b, c):
+        hv.put_shift("stockholm", d, f"pd-move-{d}-{uuid.uuid4().hex[:4]}")
+    _, tok = hv.patient()
+    body = hv.body(a, "08:00")
+    first = hv.book(tok, body)
+    second = hv.book(tok, dict(body, date=b.isoformat(), window_start="10:00"))
+    assert first.status_code == 201 and second.status_code == 201, (first.text, second.text)
+    first_id, second_id = first.json()["id"], second.json()["id"]
+
+    r = hv.api.post(f"/bookings/{second_id}/reschedule", tok, {"date": a.isoformat(), "window_start": "12:00"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "already_booked", r.text
+    assert r.json()["error"]["details"]["booking_id"] == first_id
+    assert hv.api.get(f"/bookings/{second_id}", tok).json()["date"] == b.isoformat()
+
+    r = hv.api.post(f"/bookings/{second_id}/reschedule", tok, {"date": c.isoformat(), "window_start": "12:00"})
+    assert r.status_code == 200, r.text
+    again = hv.book(tok, dict(body, date=b.isoformat(), window_start="14:00"))
+    assert again.status_code == 201, again.text  # day B is free again: its lock names a booking moved away

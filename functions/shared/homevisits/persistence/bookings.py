@@ -180,12 +180,18 @@ def _actions(values: dict) -> list:
 
 
 def commit_booking_update(b: BookingModel, values: dict, expect_status: str, ledgers: Iterable[DayLedger] = (),
-                          also_save: Iterable = ()) -> bool:
+                          also_save: Iterable = (), person_day: tuple | None = None) -> bool:
     """*Lifecycle only.* One transaction: the booking's update (conditioned on `expect_status` and on
-    the version read; the version goes up by one), the ledgers' changed shards and `also_save` items
-    (each version-checked by its model). False when another writer won; `b` is updated on success."""
+    the version read; the version goes up by one), the ledgers' changed shards, `also_save` items
+    (each version-checked by its model) and `person_day` = (patient_key, stale booking id or None,
+    expires_at): the person's item of the booking's (new) date naming it, as insert_booking writes it.
+    False when another writer won; `b` is updated on success."""
     shards = [m for ledger in ledgers for m in ledger_store.shard_models(ledger)]
-    return _commit(b, values, expect_status, [(item, None) for item in (*shards, *also_save)])
+    saves: list = [(item, None) for item in (*shards, *also_save)]
+    if person_day is not None:
+        key, stale, expires_at = person_day
+        saves.append(_person_day_claim(key, values.get("date", b.date), b.booking_id, stale, expires_at))
+    return _commit(b, values, expect_status, saves)
 
 
 def _commit(b: BookingModel, values: dict, expect_status: str, saves: list) -> bool:
