@@ -53,6 +53,14 @@ def claim_day(holder_id: str | None, holder, day: str, booking_id: str, now_iso:
     return holder_id  # cancelled, expired, finished or moved to another day: take the day over
 
 
+def claim_day_now(patient_key: str, day: str, booking_id: str, now_iso: str) -> str | None:
+    """claim_day on the person's `day` item as stored now (a GetItem, and the booking it names):
+    for a retry after losing the day's item, and for a reschedule onto another day."""
+    holder_id = repository.person_day(patient_key, day)
+    holder = repository.get_booking(holder_id) if holder_id else None
+    return claim_day(holder_id, holder, day, booking_id, now_iso)
+
+
 def expires_at(day: date, tz) -> object:
     from datetime import datetime, time
     return datetime.combine(day + KEEP_AFTER_DAY, time(0, 0), tzinfo=tz)

@@ -342,9 +342,7 @@ def finish_booking(ctx: Context, d: Draft, reads: Reads, idempotency=None) -> di
             fields, note, ledger, extra, person_day=(d.treated_key, stale, person.expires_at(req.date, region.tz)))
         if outcome == repository.PERSON_DAY_TAKEN:
             # Another booking of this person took the day meanwhile: decide again on what it holds.
-            holder_id = repository.person_day(d.treated_key, day)
-            holder = repository.get_booking(holder_id) if holder_id else None
-            stale = person.claim_day(holder_id, holder, day, booking_id, now_iso)
+            stale = person.claim_day_now(d.treated_key, day, booking_id, now_iso)
             continue
         if outcome == repository.COMMITTED:
             if idempotency is not None and extra:
@@ -443,6 +441,11 @@ def reschedule_booking(ctx: Context, caller: Caller, booking_id: str, new_date: 
         b = _own(caller, booking_id)
         if b.status not in RESCHEDULABLE:
             raise InvalidTransition(f"a {b.status} booking cannot be rescheduled", details={"status": b.status})
+        claim = None  # another day: the treated person's lock of it (one open booking a day), in the move's transaction
+        key = person_key(b.for_child or b.patient) if new_date.isoformat() != b.date else None
+        if key is not None:
+            stale = person.claim_day_now(key, new_date.isoformat(), booking_id, utc_iso(now))
+            claim = (key, stale, person.expires_at(new_date, region.tz))
         old = repository.read_ledger(b.region_day)
         new = old if target_day == b.region_day else repository.read_ledger(target_day)
         entry = dict((old.visits or {}).get(booking_id) or lifecycle.ledger_visit(b, visit_type=vt))
@@ -466,15 +469,6 @@ def reschedule_booking(ctx: Context, caller: Caller, booking_id: str, new_date: 
                   "updated_at": utc_iso(now), "status_reason": "rescheduled", "unkept": None}
         ledgers = [new] if new is old else [old, new]
         before = {"date": b.date, "window_start": b.window_start}
-        claim = None
-        if new_date.isoformat() != b.date:  # the treated person's lock of the new day (one open booking a day)
-            key = person_key(b.for_child or b.patient)
-            if key is not None:
-                day = new_date.isoformat()
-                holder_id = repository.person_day(key, day)
-                holder = repository.get_booking(holder_id) if holder_id else None
-                stale = person.claim_day(holder_id, holder, day, booking_id, utc_iso(now))
-                claim = (key, stale, person.expires_at(new_date, region.tz))
         if lifecycle.try_reschedule(b, values, ledgers, person_day=claim):
             if b.status == S.CONFIRMED:  # a held booking is confirmed (and told so) with its new window
                 ctx.publish(SOURCE_BOOKING, "BookingRescheduled",
