@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Callable
 
 
-from booking import availability, fees, person
+from booking import account, availability, fees, person
 from homevisits import capacity, lifecycle
 from homevisits.booking_state import OPEN, BookingStatus as S
 from homevisits.auth import Caller
@@ -185,6 +185,7 @@ class Reads:
     ledger: Future
     fees_paid: Future | None  # None: the fee does not depend on the patient's history
     people: Future  # person.PersonBookings of the treated person
+    account_day: Future  # repository.AccountDay: the caller's account's bookings of the day
 
     def ledger_now(self) -> DayLedger:
         return self.ledger.result()
@@ -269,14 +270,15 @@ def _signed_in(cfg: Config, caller: Caller, booker, today) -> None:
 
 
 def start_reads(ctx: Context, d: Draft) -> Reads:
-    """Start the region-day ledger read and (only when the fee can depend on it) the patient's
-    12-month fee history, in parallel."""
+    """Start the region-day ledger read, the treated person's and the account's bookings of the day
+    and (only when the fee can depend on it) the patient's 12-month fee history, in parallel."""
     pool = _executor()
     history = fees.history_matters(ctx.config, d.region, d.visit_type.id, d.treated.birth_date, d.req.date,
                                    d.frikort)
     return Reads(ledger=pool.submit(repository.read_ledger, d.rday, d.visit_type.skill),
                  fees_paid=pool.submit(fees.paid_12m, d.treated_key, d.now) if history else None,
-                 people=pool.submit(person.read, d.treated_key, d.region.local_date(d.now)))
+                 people=pool.submit(person.read, d.treated_key, d.region.local_date(d.now)),
+                 account_day=pool.submit(account.read, d.caller_sub, d.req.date.isoformat()))
 
 
 def create_booking(ctx: Context, caller: Caller, req, booking_id: str) -> dict:
@@ -300,6 +302,7 @@ def finish_booking(ctx: Context, d: Draft, reads: Reads, idempotency=None) -> di
     now_iso, day = utc_iso(now), req.date.isoformat()
     holder_id = reads.person_now().days.get(day)
     stale = person.claim_day(holder_id, reads.person_now().bookings.get(holder_id), day, booking_id, now_iso)
+    acct = account.claim(cfg, reads.account_day.result(), booking_id, now_iso)
     amount, currency, reason = fees.quote(cfg, region, vt.id, d.treated.birth_date, req.date, d.frikort,
                                           reads.paid(booking_id, now_iso))
     status = S.CONFIRMED if amount == 0 else S.HELD
@@ -338,11 +341,16 @@ def finish_booking(ctx: Context, d: Draft, reads: Reads, idempotency=None) -> di
             raise WindowFull("this window is fully booked; please choose another")
         ledger.visits = {**(ledger.visits or {}), booking_id: entry}
         ledger.take(plan)
-        outcome, b = lifecycle.create_booking(
-            fields, note, ledger, extra, person_day=(d.treated_key, stale, person.expires_at(req.date, region.tz)))
+        keep_until = person.expires_at(req.date, region.tz)
+        outcome, b = lifecycle.create_booking(fields, note, ledger, extra, person_day=(d.treated_key, stale, keep_until),
+                                              account_day=(acct, keep_until))
         if outcome == repository.PERSON_DAY_TAKEN:
             # Another booking of this person took the day meanwhile: decide again on what it holds.
             stale = person.claim_day_now(d.treated_key, day, booking_id, now_iso)
+            continue
+        if outcome == repository.ACCOUNT_DAY_CHANGED:
+            # Another booking of this account changed its day meanwhile: count again.
+            acct = account.claim(cfg, account.read(d.caller_sub, day), booking_id, now_iso)
             continue
         if outcome == repository.COMMITTED:
             if idempotency is not None and extra:
@@ -441,11 +449,17 @@ def reschedule_booking(ctx: Context, caller: Caller, booking_id: str, new_date: 
         b = _own(caller, booking_id)
         if b.status not in RESCHEDULABLE:
             raise InvalidTransition(f"a {b.status} booking cannot be rescheduled", details={"status": b.status})
-        claim = None  # another day: the treated person's lock of it (one open booking a day), in the move's transaction
+        # Another day: the treated person's lock of it (one open booking a day) and the account's
+        # place on it (the account's limit a day), both in the move's transaction.
+        claim = acct_claim = None
         key = person_key(b.for_child or b.patient) if new_date.isoformat() != b.date else None
         if key is not None:
             stale = person.claim_day_now(key, new_date.isoformat(), booking_id, utc_iso(now))
-            claim = (key, stale, person.expires_at(new_date, region.tz))
+            keep_until = person.expires_at(new_date, region.tz)
+            claim = (key, stale, keep_until)
+            acct = account.claim(ctx.config, account.read(b.patient_sub, new_date.isoformat()), booking_id,
+                                 utc_iso(now))
+            acct_claim = (acct, keep_until)
         old = repository.read_ledger(b.region_day)
         new = old if target_day == b.region_day else repository.read_ledger(target_day)
         entry = dict((old.visits or {}).get(booking_id) or lifecycle.ledger_visit(b, visit_type=vt))
@@ -469,7 +483,7 @@ def reschedule_booking(ctx: Context, caller: Caller, booking_id: str, new_date: 
                   "updated_at": utc_iso(now), "status_reason": "rescheduled", "unkept": None}
         ledgers = [new] if new is old else [old, new]
         before = {"date": b.date, "window_start": b.window_start}
-        if lifecycle.try_reschedule(b, values, ledgers, person_day=claim):
+        if lifecycle.try_reschedule(b, values, ledgers, person_day=claim, account_day=acct_claim):
             if b.status == S.CONFIRMED:  # a held booking is confirmed (and told so) with its new window
                 ctx.publish(SOURCE_BOOKING, "BookingRescheduled",
                             {"booking_id": booking_id, "region": b.region, "date": b.date,

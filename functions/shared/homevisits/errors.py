@@ -76,6 +76,12 @@ class AlreadyBooked(DomainError):
     code, status = "already_booked", 409
 
 
+class AccountDayLimit(DomainError):
+    """The account (the patient signed in, whoever the visits are for) already has the configured
+    number of open bookings that day (booking.max_open_bookings_per_account_day; details: limit, date)."""
+    code, status = "account_day_limit", 409
+
+
 class DayOver(DomainError):
     """A past region-day: its plan is the record of what happened and is never re-planned."""
     code, status = "day_over", 409

@@ -99,15 +99,16 @@ def _get(booking_id: str) -> BookingModel:
 
 
 def create_booking(fields: dict, note, ledger: DayLedger, extra_updates=(),
-                   person_day: tuple | None = None) -> tuple[str, BookingModel]:
+                   person_day: tuple | None = None, account_day: tuple | None = None) -> tuple[str, BookingModel]:
     """A new booking (`fields`: every BookingModel attribute; its status held, or confirmed when
-    nothing is to be paid) with its clinical note, its ledger and (`person_day`, see
-    store.insert_booking) the treated person's day lock, in one transaction.
-    Answers (store.COMMITTED | EXISTS | PERSON_DAY_TAKEN | LOST_RACE, the booking as written)."""
+    nothing is to be paid) with its clinical note, its ledger, (`person_day`, see
+    store.insert_booking) the treated person's day lock and (`account_day`) the account's bookings
+    of the day, in one transaction. Answers (store.COMMITTED | EXISTS | PERSON_DAY_TAKEN |
+    ACCOUNT_DAY_CHANGED | LOST_RACE, the booking as written)."""
     if fields.get("status") not in (S.HELD, S.CONFIRMED):
         raise InvalidTransition(f"a booking starts held or confirmed, not {fields.get('status')}")
     b = store.draft_booking(fields)
-    return store.insert_booking(b, note, ledger, extra_updates, person_day), b
+    return store.insert_booking(b, note, ledger, extra_updates, person_day, account_day), b
 
 
 def draft(fields: dict) -> BookingModel:
@@ -203,14 +204,15 @@ def try_visit_move(b: BookingModel, to_status: str, *, now: datetime, clinician_
 
 
 def try_reschedule(b: BookingModel, values: dict, ledgers: list[DayLedger],
-                   person_day: tuple | None = None) -> bool:
+                   person_day: tuple | None = None, account_day: tuple | None = None) -> bool:
     """One attempt at moving an open booking to another window (`values`: the new date, window,
-    times and region-day), with both ledgers and (`person_day`, another date: see
-    store.commit_booking_update) the treated person's lock of the new day, keeping its status.
-    False on a lost race."""
+    times and region-day), with both ledgers and (another date: see store.commit_booking_update)
+    the treated person's lock of the new day (`person_day`) and the account's bookings of it
+    (`account_day`), keeping its status. False on a lost race."""
     if b.status not in (S.HELD, S.CONFIRMED) or "status" in values:
         raise InvalidTransition(f"a {b.status} booking cannot be rescheduled", details={"status": b.status})
-    return store.commit_booking_update(b, values, b.status, ledgers, person_day=person_day)
+    return store.commit_booking_update(b, values, b.status, ledgers, person_day=person_day,
+                                       account_day=account_day)
 
 
 def try_strand(bookings: list[BookingModel], record: dict, ledger: DayLedger) -> bool:

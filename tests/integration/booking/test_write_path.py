@@ -70,11 +70,11 @@ def test_an_adult_doctor_booking_is_one_read_stage_and_one_transaction(hv, days)
     with Calls() as calls:
         status, booking = _invoke(sub, key, body)
     assert status == 201, booking
-    # Powertools' INPROGRESS record, the ledger's doctor shards (one Query), the fee history (a Query)
-    # and the person's open bookings (their day items, a Query; nothing booked yet, so no
-    # BatchGetItem) read in parallel with it, then ONE transaction that also completes the
-    # idempotency record: no UpdateItem afterwards.
-    assert calls.counts == Counter({"PutItem": 1, "Query": 3, "TransactWriteItems": 1}), calls.counts
+    # Powertools' INPROGRESS record, the ledger's doctor shards (one Query), the fee history (a Query),
+    # the person's open bookings (their day items, a Query; nothing booked yet, so no
+    # BatchGetItem) and the account's bookings of the day (a GetItem) read in parallel with it, then
+    # ONE transaction that also completes the idempotency record: no UpdateItem afterwards.
+    assert calls.counts == Counter({"PutItem": 1, "Query": 3, "GetItem": 1, "TransactWriteItems": 1}), calls.counts
 
     # The record is COMPLETED with exactly the answer, so a retry gets it without running again.
     ddb = hv.stack.boto_client("dynamodb")

@@ -1,7 +1,8 @@
 """Bookings and clinical notes (symptoms, with a TTL); the capacity ledger is persistence.ledger."""
 from __future__ import annotations
 
-from pynamodb.attributes import (MapAttribute, NumberAttribute, UnicodeAttribute, VersionAttribute)
+from pynamodb.attributes import (ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute,
+                                 VersionAttribute)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 from pynamodb.attributes import TTLAttribute
@@ -93,6 +94,29 @@ def person_pk(patient_key: str) -> str:
 
 def person_day_sk(day: str) -> str:
     return f"DAY#{day}"
+
+
+class AccountDayModel(Model):
+    """Which open bookings one account (the patient signed in: a guardian's bookings of their
+    children count too) has made for one local day (OpsTable `ACCOUNT#{patient_sub}` / `DAY#{date}`;
+    booking ids only, no personal data).
+
+    Written in the booking's own transaction, conditioned on the version read, so concurrent
+    bookings of one account and day cannot together pass the limit. Like the person's day item it
+    is never updated on cancel/expiry: a booking it names that is no longer open (or moved to
+    another day) is dropped by the next booking that needs its place; TTL removes it after the day."""
+
+    Meta = meta("OpsTable")
+
+    pk = UnicodeAttribute(hash_key=True)  # ACCOUNT#{patient_sub}
+    sk = UnicodeAttribute(range_key=True)  # DAY#{YYYY-MM-DD}
+    booking_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    expires_at = TTLAttribute(null=True)
+    version = VersionAttribute()
+
+
+def account_pk(patient_sub: str) -> str:
+    return f"ACCOUNT#{patient_sub}"
 
 
 class ClinicalNoteModel(Model):

@@ -8,6 +8,7 @@ reported (False / LOST_RACE) and the caller re-reads; a version only ever goes u
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable
 
@@ -16,10 +17,21 @@ from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
 from homevisits.ledger import DayLedger
 from homevisits.persistence import ledger as ledger_store
 from homevisits.persistence.base import condition_failed, transaction
-from homevisits.persistence.booking import (BookingModel, ClinicalNoteModel, PersonDayModel, person_day_sk,
-                                            person_pk)
+from homevisits.persistence.booking import (AccountDayModel, BookingModel, ClinicalNoteModel, PersonDayModel,
+                                            account_pk, person_day_sk, person_pk)
 
 COMMITTED, EXISTS, PERSON_DAY_TAKEN, LOST_RACE = "committed", "exists", "person_day_taken", "lost_race"
+ACCOUNT_DAY_CHANGED = "account_day_changed"
+
+
+@dataclass(frozen=True)
+class AccountDay:
+    """The bookings an account made for one local day, as read (`version` None: nothing stored yet).
+    Written back whole, conditioned on `version` (AccountDayModel)."""
+    patient_sub: str
+    day: str
+    booking_ids: tuple[str, ...] = ()
+    version: int | None = None
 
 
 # ---------------------------------------------------------------- reads
@@ -74,6 +86,25 @@ def person_day(patient_key: str, day: str) -> str | None:
         return None
 
 
+def account_day(patient_sub: str, day: str) -> AccountDay:
+    """The account's bookings of `day` (one consistent GetItem; empty when none is stored)."""
+    try:
+        item = AccountDayModel.get(account_pk(patient_sub), person_day_sk(day), consistent_read=True)
+    except DoesNotExist:
+        return AccountDay(patient_sub, day)
+    return AccountDay(patient_sub, day, tuple(str(bid) for bid in item.booking_ids or ()), item.version)
+
+
+def _account_day_item(acct: AccountDay, expires_at) -> AccountDayModel:
+    """The item to put (in the caller's transaction): conditioned by PynamoDB on the version read,
+    or on not existing yet."""
+    item = AccountDayModel(account_pk(acct.patient_sub), person_day_sk(acct.day), booking_ids=list(acct.booking_ids),
+                           expires_at=expires_at)
+    if acct.version is not None:
+        item.version = acct.version
+    return item
+
+
 def read_ledger(region_day: str, skill: str | None = None) -> DayLedger:
     """The region-day's ledger (strongly consistent; only `skill`'s shards when given), empty if
     nothing is stored yet (homevisits.ledger, persistence.ledger)."""
@@ -126,17 +157,20 @@ def draft_booking(fields: dict) -> BookingModel:
 
 
 def insert_booking(booking: BookingModel, note: ClinicalNoteModel | None, ledger: DayLedger,
-                   extra_updates=(), person_day: tuple | None = None) -> str:
+                   extra_updates=(), person_day: tuple | None = None, account_day: tuple | None = None) -> str:
     """*Lifecycle only.* Booking (must not exist) + clinical note + the ledger's changed shards (each
     version-checked) in one
     transaction, plus `extra_updates` ((model instance, update actions) pairs, e.g. the idempotency
-    record) and `person_day` = (patient_key, stale booking id or None, expires_at): the person's day
-    item now naming this booking, conditioned on it being absent or still naming the stale booking.
+    record), `person_day` = (patient_key, stale booking id or None, expires_at): the person's day
+    item now naming this booking, conditioned on it being absent or still naming the stale booking,
+    and `account_day` = (AccountDay as it is to be written, expires_at): the account's bookings of
+    the day, conditioned on the version read.
 
     COMMITTED, EXISTS (the booking id is taken: an earlier attempt of the same request committed),
-    PERSON_DAY_TAKEN (another booking of the person took the day meanwhile) or LOST_RACE (the ledger
-    changed or the transaction collided: re-read and retry)."""
-    person_index = None
+    PERSON_DAY_TAKEN (another booking of the person took the day meanwhile), ACCOUNT_DAY_CHANGED
+    (another booking of the account changed its day item meanwhile: re-read it and decide again) or
+    LOST_RACE (the ledger changed or the transaction collided: re-read and retry)."""
+    person_index = account_index = None
     try:
         with transaction() as tw:
             tw.save(booking, condition=BookingModel.booking_id.does_not_exist())  # item 0
@@ -151,6 +185,11 @@ def insert_booking(booking: BookingModel, note: ClinicalNoteModel | None, ledger
                 key, stale, expires_at = person_day
                 tw.save(*_person_day_claim(key, booking.date, booking.booking_id, stale, expires_at))
                 person_index = n
+                n += 1
+            if account_day is not None:
+                tw.save(_account_day_item(*account_day))
+                account_index = n
+                n += 1
             for item, actions in extra_updates:
                 tw.update(item, actions=actions)
         return COMMITTED
@@ -161,6 +200,8 @@ def insert_booking(booking: BookingModel, note: ClinicalNoteModel | None, ledger
             return EXISTS
         if person_index in failed:
             return PERSON_DAY_TAKEN
+        if account_index in failed:
+            return ACCOUNT_DAY_CHANGED
         return LOST_RACE
 
 
@@ -180,17 +221,21 @@ def _actions(values: dict) -> list:
 
 
 def commit_booking_update(b: BookingModel, values: dict, expect_status: str, ledgers: Iterable[DayLedger] = (),
-                          also_save: Iterable = (), person_day: tuple | None = None) -> bool:
+                          also_save: Iterable = (), person_day: tuple | None = None,
+                          account_day: tuple | None = None) -> bool:
     """*Lifecycle only.* One transaction: the booking's update (conditioned on `expect_status` and on
     the version read; the version goes up by one), the ledgers' changed shards, `also_save` items
-    (each version-checked by its model) and `person_day` = (patient_key, stale booking id or None,
-    expires_at): the person's item of the booking's (new) date naming it, as insert_booking writes it.
+    (each version-checked by its model), `person_day` = (patient_key, stale booking id or None,
+    expires_at): the person's item of the booking's (new) date naming it, and `account_day` =
+    (AccountDay, expires_at): the account's item of that date, both as insert_booking writes them.
     False when another writer won; `b` is updated on success."""
     shards = [m for ledger in ledgers for m in ledger_store.shard_models(ledger)]
     saves: list = [(item, None) for item in (*shards, *also_save)]
     if person_day is not None:
         key, stale, expires_at = person_day
         saves.append(_person_day_claim(key, values.get("date", b.date), b.booking_id, stale, expires_at))
+    if account_day is not None:
+        saves.append((_account_day_item(*account_day), None))
     return _commit(b, values, expect_status, saves)
 
 
