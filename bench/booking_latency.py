@@ -93,15 +93,17 @@ def run(args) -> str:
 
         rnd = random.Random(1)
         http_times, statuses = [], Counter()
-        token = issue("patient", "bench-patient-http")
+        # An account per booking (an account has at most 3 open bookings a day), made before timing.
+        tokens = [issue("patient", f"bench-patient-http-{i}") for i in range(n + 5)]
         for i in range(5):  # warm the handler (imports, clients)
             http.post(f"{base}/bookings", json=_body(days[0], rnd),
-                      headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}, timeout=60)
+                      headers={"Authorization": f"Bearer {tokens[n + i]}", "Idempotency-Key": str(uuid.uuid4())},
+                      timeout=60)
         for i in range(n):
             body = _body(days[i // per_day], rnd)
             t = time.perf_counter()
             r = http.post(f"{base}/bookings", json=body,
-                          headers={"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())},
+                          headers={"Authorization": f"Bearer {tokens[i]}", "Idempotency-Key": str(uuid.uuid4())},
                           timeout=60)
             http_times.append(time.perf_counter() - t)
             statuses[r.status_code] += 1
@@ -143,13 +145,14 @@ def run(args) -> str:
             return original(self, operation_name, api_params)
 
         def event_for(day) -> dict:  # built before the clock starts: API Gateway's work, not ours
-            return api_event("POST", "/bookings", token=token_inproc, json_body=_body(day, rnd),
+            # an account per booking (an account has at most 3 open bookings a day)
+            token = issue("patient", f"bench-patient-inproc-{uuid.uuid4().hex[:12]}")
+            return api_event("POST", "/bookings", token=token, json_body=_body(day, rnd),
                              headers={"Idempotency-Key": str(uuid.uuid4())})[1]
 
         def handler_call(event) -> int:
             return booking_app.lambda_handler(event, LambdaContext("BookingFunction"))["statusCode"]
 
-        token_inproc = issue("patient", "bench-patient-inproc")
         botocore.client.BaseClient._make_api_call = counting
         inproc: dict[str, list[float]] = {}
         outcomes: Counter = Counter()

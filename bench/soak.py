@@ -116,9 +116,9 @@ def _stripe_pm(stripe_base: str, card: str) -> str:
 
 def patient(c: Client, stripe_base: str, days: list[date], stop: float, seed: int, booked: list):
     rng = random.Random(seed)
-    sub = f"soak-patient-{seed}"
-    tok = _token("patient", sub)
     while time.monotonic() < stop:
+        # a household's account per booking (an account has at most 3 open bookings a day)
+        tok = _token("patient", f"soak-patient-{seed}-{rng.getrandbits(32):08x}")
         region = rng.choice(list(AREAS))
         area = AREAS[region]
         day = rng.choice(days)
