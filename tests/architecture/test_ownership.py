@@ -36,7 +36,7 @@ def _rel(p: Path) -> str:
 
 def test_the_sources_are_found():
     paths = {_rel(p) for p, _ in _sources()}
-    assert {_rel(STORE), _rel(LIFECYCLE), "functions/payments/payments/service.py"} <= paths
+    assert {_rel(STORE), _rel(LIFECYCLE), "functions/payments/payments/hold.py"} <= paths
 
 
 def test_only_the_persistence_package_imports_pynamodb():

@@ -12,6 +12,8 @@ from homevisits.http import current_caller, json_response, make_resolver
 from homevisits.observability import get_logger
 from homevisits.schema import Schema
 from payments import deps
+from payments.cancellation import waive_fee as waive
+from payments.hold import hold_fee as hold
 from payments.webhook import handle_webhook
 
 logger = get_logger("payments")
@@ -35,13 +37,13 @@ class WaiverRequest(Schema):
 @app.post("/bookings/<booking_id>/payment", summary="Hold the fee on the patient's card")
 def hold_fee(booking_id: BookingId, body: HoldRequest):
     caller = current_caller(app).require("patient")
-    return deps.service().hold_fee(caller.sub, booking_id, body.payment_method)
+    return hold(deps.context(), caller.sub, booking_id, body.payment_method)
 
 
 @app.post("/bookings/<booking_id>/fee-waiver", summary="Waive a late-cancellation or no-show fee")
 def waive_fee(booking_id: BookingId, body: WaiverRequest):
     caller = current_caller(app).require("dispatcher")
-    return deps.service().waive_fee(caller, booking_id, body.reason)
+    return waive(deps.context(), caller, booking_id, body.reason)
 
 
 @app.post("/payments/webhook", summary="Stripe's signed events", include_in_schema=True)

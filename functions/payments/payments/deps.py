@@ -1,5 +1,5 @@
-"""Wiring: the service with its real repository, Stripe gateway and the stack's clock (built once
-per container; tests build PaymentService with fakes instead)."""
+"""Wiring: the use cases' context with the real repository, Stripe gateway and the stack's clock
+(the gateway built once per container; tests build a PaymentContext with fakes instead)."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -13,7 +13,7 @@ def gateway():
     return StripeGateway()
 
 
-def service(on_finding=None):
+def context(on_finding=None):
+    from payments.context import PaymentContext
     from payments.repository import PaymentsRepository
-    from payments.service import PaymentService
-    return PaymentService(PaymentsRepository(), gateway(), default_clock(), on_finding=on_finding)
+    return PaymentContext(PaymentsRepository(), gateway(), default_clock(), on_finding=on_finding)

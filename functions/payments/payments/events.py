@@ -17,13 +17,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from homevisits import settings
 from homevisits.observability import get_logger
 from payments import deps
+from payments.cancellation import charge_cancellation_fee, release_hold
+from payments.capture import capture_fee
+from payments.context import PaymentContext
 
 logger = get_logger("payment-events")
 settings.get()  # cold start: a bad environment fails here, never in a request
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def handle_event(event: dict, service) -> str:
+def handle_event(event: dict, ctx: PaymentContext) -> str:
     """Apply one EventBridge event (as delivered in an SQS body); answers the outcome."""
     detail_type = event.get("detail-type")
     detail = event.get("detail") or {}
@@ -33,31 +36,31 @@ def handle_event(event: dict, service) -> str:
     if detail_type == "VisitEvent":
         kind = detail.get("type")
         if kind == "completed":
-            return service.capture_fee(booking_id)
+            return capture_fee(ctx, booking_id)
         if kind == "no_show":
-            return service.charge_cancellation_fee(booking_id, "no_show")
+            return charge_cancellation_fee(ctx, booking_id, "no_show")
         return "ignored"
     if detail_type == "BookingCancelled":
         # The event says which booking to look at; the booking's own state says what is owed.
         if detail.get("fee_decision") == "late":
-            return service.charge_cancellation_fee(booking_id, "late")
-        return service.release_hold(booking_id, "cancelled")
+            return charge_cancellation_fee(ctx, booking_id, "late")
+        return release_hold(ctx, booking_id, "cancelled")
     if detail_type == "BookingExpired":
-        return service.release_hold(booking_id, "expired")
+        return release_hold(ctx, booking_id, "expired")
     if detail_type == "BookingMissed":  # nobody came: the service's fault, the hold goes back
-        return service.release_hold(booking_id, "missed")
+        return release_hold(ctx, booking_id, "missed")
     return "ignored"
 
 
 def record_handler(record: SQSRecord) -> str:
     event = json.loads(record.body)
-    service = deps.service()
+    ctx = deps.context()
     key = f"BUS_EVENT#{event.get('id')}"
-    if event.get("id") and service.repo.already_processed(key):
+    if event.get("id") and ctx.repo.already_processed(key):
         return "duplicate"
-    outcome = handle_event(event, service)
+    outcome = handle_event(event, ctx)
     if event.get("id"):
-        service.repo.mark_processed(key, str(event.get("detail-type")), service.clock.now())
+        ctx.repo.mark_processed(key, str(event.get("detail-type")), ctx.now())
     logger.info("payment event handled", extra={"detail_type": event.get("detail-type"),
                                                 "booking_id": (event.get("detail") or {}).get("booking_id"),
                                                 "outcome": outcome})

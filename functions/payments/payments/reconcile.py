@@ -10,16 +10,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from homevisits import settings
 from homevisits.observability import get_logger
 from payments import deps
+from payments.context import PaymentContext
+from payments.repair import reconcile
 
 logger = get_logger("reconcile")
 settings.get()  # cold start: a bad environment fails here, never in a request
 metrics = Metrics(namespace="HomeVisits", service="reconcile")
 
 
-def run(service=None) -> dict:
+def run(ctx: PaymentContext | None = None) -> dict:
     findings: list[str] = []
-    service = service or deps.service(on_finding=lambda booking_id, kind, details: findings.append(kind))
-    outcomes = service.reconcile()
+    ctx = ctx or deps.context(on_finding=lambda booking_id, kind, details: findings.append(kind))
+    outcomes = reconcile(ctx)
     for kind in findings:
         metrics.add_metric(name="PaymentReconFinding", unit=MetricUnit.Count, value=1)
     for outcome, n in outcomes.items():

@@ -257,11 +257,12 @@ def published():
 
 
 @pytest.fixture
-def service(ddb, stripe_fake, clock, published):
+def ctx(ddb, stripe_fake, clock, published):
+    """The payments use cases' context: the real repository on DynamoDB in memory, the fake Stripe."""
     from homevisits.regions import load_config
+    from payments.context import PaymentContext
     from payments.repository import PaymentsRepository
-    from payments.service import PaymentService
-    return PaymentService(PaymentsRepository(), stripe_fake, clock, load_config(),
+    return PaymentContext(PaymentsRepository(), stripe_fake, clock, load_config(),
                           publish=lambda source, dt, detail: published.append((dt, detail)))
 
 

@@ -10,6 +10,8 @@ import uuid
 import pytest
 
 from homevisits.persistence.payments import PaymentModel
+from payments.capture import capture_fee
+from payments.hold import hold_fee
 
 SECRET = "whsec_unit"
 
@@ -38,22 +40,22 @@ def bus_event(detail_type, detail, event_id=None):
 
 
 @pytest.fixture
-def wired(service, monkeypatch, stripe_fake):
+def wired(ctx, monkeypatch, stripe_fake):
     import payments.deps as deps
-    monkeypatch.setattr(deps, "service", lambda on_finding=None: service)
+    monkeypatch.setattr(deps, "context", lambda on_finding=None: ctx)
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
     from homevisits import settings
     settings.reload()
     from payments.gateway import StripeGateway
     stripe_fake.verify_webhook = lambda payload, sig, secret=None: \
         StripeGateway(client=object()).verify_webhook(payload, sig, secret)
-    return service
+    return ctx
 
 
 def test_a_completion_delivered_three_times_captures_once(wired, make_booking, stripe_fake, set_booking_status):
     from payments.events import lambda_handler
     bid = make_booking()
-    wired.hold_fee("patient-1", bid, "pm_ok")
+    hold_fee(wired, "patient-1", bid, "pm_ok")
     set_booking_status(bid, "completed")
     same = bus_event("VisitEvent", {"booking_id": bid, "type": "completed"})
     result = lambda_handler(sqs(same, same, bus_event("VisitEvent", {"booking_id": bid, "type": "completed"})),
@@ -66,8 +68,8 @@ def test_a_completion_delivered_three_times_captures_once(wired, make_booking, s
 def test_a_failing_record_is_retried_alone(wired, make_booking, stripe_fake, set_booking_status):
     from payments.events import lambda_handler
     ok, failing = make_booking(), make_booking()
-    wired.hold_fee("patient-1", ok, "pm_ok")
-    wired.hold_fee("patient-1", failing, "pm_ok")
+    hold_fee(wired, "patient-1", ok, "pm_ok")
+    hold_fee(wired, "patient-1", failing, "pm_ok")
     set_booking_status(ok, "cancelled", cancellation={"fee_decision": "free"})
     set_booking_status(failing, "completed")
     event = sqs(bus_event("BookingCancelled", {"booking_id": ok, "fee_decision": "free"}),
@@ -87,9 +89,9 @@ def test_an_events_figures_and_a_wrong_state_move_no_money(wired, make_booking, 
     from payments.events import handle_event
     done, open_ = make_booking(), make_booking()
     for bid in (done, open_):
-        wired.hold_fee("patient-1", bid, "pm_ok")
+        hold_fee(wired, "patient-1", bid, "pm_ok")
     set_booking_status(done, "completed")
-    assert wired.capture_fee(done) == "captured"
+    assert capture_fee(wired, done) == "captured"
     calls, captured = len(stripe_fake.calls), payment(done)
     assert handle_event(bus_event("VisitEvent", {"booking_id": done, "type": "no_show", "fee_amount": 99999}),
                         wired) == "ignored_wrong_state"
@@ -120,7 +122,7 @@ def _signed(payload: str) -> str:
 def test_a_webhook_finishes_3ds_once_and_ignores_repeats(wired, make_booking, stripe_fake, published):
     from payments.webhook import handle_webhook
     bid = make_booking()
-    wired.hold_fee("patient-1", bid, "pm_3ds")
+    hold_fee(wired, "patient-1", bid, "pm_3ds")
     pi = payment(bid).payment_intent_id
     stripe_fake.authenticate(pi)
     payload = json.dumps({"id": "evt_a", "type": "payment_intent.amount_capturable_updated",
