@@ -9,9 +9,13 @@ simulated time (`/_local/clock`):
    the free windows, book (adults, a guardian for a child, frikort holders) and hold the fee on a card
    (one card is declined, one needs 3-D Secure); two patients per region cancel early (free);
    dispatch re-plans as bookings arrive;
-2. the day itself from 07:00: one patient per region cancels late (fee); the clinicians fetch their
-   route and work it visit by visit (on the way, arrived, completed; one no-show per region), while
-   dispatch keeps re-planning and payments capture;
+2. the day itself from 07:00: one patient per region cancels late (fee); after the morning re-plan
+   the dispatchers act (devstack.demo_dispatch): a doctor in Skåne calls in sick (taken off the
+   day, the unkept visits listed and their patients offered other windows), a visit in Stockholm is
+   moved to another clinician and position, one in Västra Götaland is pinned to another doctor and
+   the day re-planned; then the clinicians fetch their route and work it visit by visit (on the way,
+   arrived, completed; one no-show per region; one Stockholm clinician sets off late and reports
+   positions: live ETAs), while dispatch keeps re-planning and payments capture;
 3. then it prints a summary per region (bookings, served, driving, on-time share, money held /
    captured / released / fees in SEK), the SMS outbox, writes demo-output/report.html, stops the
    stack, and exits 0 only if the checks of the day passed.
@@ -186,6 +190,7 @@ class Clinician:
     loc: tuple | None = None
     busy_with: str | None = None
     finished: bool = False
+    off: bool = False  # taken off the day (sick leave): does not work it
 
 
 LATE_START_MINUTES = 45
@@ -230,6 +235,8 @@ class DaySimulation:
         # One Stockholm clinician sets off LATE_START_MINUTES late and reports a position on the way:
         # what their patients were shown (live ETAs) against the morning plan and the arrival.
         self.late = {"clinician": None, "delayed": False, "stops": {}}
+        from devstack.demo_dispatch import DispatcherMorning
+        self.dispatchers = DispatcherMorning(self)
         from homevisits.regions import load_config
         self.config = load_config()
 
@@ -406,16 +413,29 @@ class DaySimulation:
             b.payment, b.confirmed = "not_needed", True
             return
         pm = self.c.payment_method(b.card)
-        r = self.c.call("POST", f"/bookings/{b.id}/payment", self.patient_token(b), {"payment_method": pm},
-                        expect=(200, 201, 402, 409))
+        for attempt in range(3):
+            # 503, or 500 when the function timed out (a first Stripe call on a busy machine can take
+            # longer than its 15 s): the app retries; the hold's idempotency key makes a retry resume
+            # the same attempt, never hold twice (docs/payments.md)
+            r = self.c.call("POST", f"/bookings/{b.id}/payment", self.patient_token(b), {"payment_method": pm},
+                            expect=(200, 201, 402, 409) if attempt == 2 else (200, 201, 402, 409, 500, 503))
+            if r.status_code not in (500, 503):
+                break
+            self.log(f"  {b.region}: the payment answered {r.status_code}; the app tries again")
+            time.sleep(min(5.0, float(r.headers.get("Retry-After") or 1)))
         body = r.json() if r.content else {}
         if r.status_code in (200, 201):
             b.payment = body.get("status")
         else:
             b.payment = (body.get("error") or {}).get("code", f"http_{r.status_code}")
-        got = self.c.call("GET", f"/bookings/{b.id}", self.patient_token(b))
-        if got.status_code == 200:
-            b.status = got.json().get("status", b.status)
+        for _ in range(1 if r.status_code in (200, 201, 402) else 15):
+            # an attempt cut short may still finish the hold: look until it has, as the app would
+            got = self.c.call("GET", f"/bookings/{b.id}", self.patient_token(b))
+            if got.status_code == 200:
+                b.status = got.json().get("status", b.status)
+            if b.status != "held":
+                break
+            time.sleep(2)
         b.confirmed = b.status == "confirmed"
         self.log(f"  {b.region:16s} {b.visit_type:6s} {b.window_start} {b.role:8s} fee {sek(b.fee)} "
                  f"-> payment {b.payment}, booking {b.status}", detail=True)
@@ -438,7 +458,12 @@ class DaySimulation:
                 self.cancel(b, "Kan inte vara hemma")
         self.c.drain()
         for region in REGIONS:
-            plan = self.replan(region) or self.get_plan(region)
+            self.replan(region) or self.get_plan(region)
+        self.log("the dispatchers act on their plans: a sick doctor (Skåne), a move (Stockholm), a pin "
+                 "(Västra Götaland)")
+        self.dispatchers.run()
+        for region in REGIONS:
+            plan = self.get_plan(region)
             if plan:
                 self.morning_plans[region] = plan
                 if region == "stockholm" and plan.get("routes"):
@@ -465,6 +490,8 @@ class DaySimulation:
 
         for c in self.clinicians.values():
             c.loc = (c.location["lat"], c.location["lon"])
+            if c.off:
+                continue
             push(max(local(self.day, c.start) - timedelta(minutes=30), local(self.day, "07:05")), c.id, "next")
         end_of_day = local(self.day, "21:30")
         step = timedelta(minutes=step_minutes)
@@ -489,6 +516,8 @@ class DaySimulation:
         self.c.set_clock(local(self.day, "21:00"))
         self.log("the day is over: letting payments and notifications settle")
         self.c.invoke("BookingJobsFunction", {})
+        # visits nobody came to (the unkept ones the patients did not move) are closed as missed
+        self.c.invoke("BookingJobsFunction", {"job": "close_missed_visits"})
         drained = self.c.drain(300)
         self.dead_letters = drained.get("dead_letters") or {}
 
@@ -646,7 +675,8 @@ class DaySimulation:
         items = [m for m in OutboxMessageModel.scan(OutboxMessageModel.pk.startswith("OUTBOX#"))]
         items.sort(key=lambda m: (m.created_at, m.recipient_key))
         return [{"recipient": m.recipient_key, "kind": m.kind, "status": m.status, "text": m.text,
-                 "phone": m.phone, "at": m.created_at} for m in items]
+                 "phone": m.phone, "at": m.created_at, "message_id": m.message_id, "booking_id": m.booking_id}
+                for m in items]
 
     def summarize(self, started: float) -> dict:
         self.final_statuses()
@@ -697,7 +727,8 @@ class DaySimulation:
                 "duration_s": round(time.monotonic() - started), "regions": regions, "sms": sms,
                 "checks": self.checks, "money_by_booking": money,
                 "live_etas": {"clinician": self.late["clinician"], "late_minutes": LATE_START_MINUTES,
-                              "stops": list(self.late["stops"].values())}}
+                              "stops": list(self.late["stops"].values())},
+                "dispatcher_actions": self.dispatchers.actions}
 
     def verify(self, summary: dict):
         by_region = {r["id"]: r for r in summary["regions"]}
@@ -751,6 +782,7 @@ class DaySimulation:
                    not any(b.patient.symptoms in plan_text or b.patient.adult.personal_number in plan_text
                            for b in self.bookings))
         self._verify_live_etas(summary)
+        self.dispatchers.verify_day()
         self.check("no message ended in a dead-letter queue", not self.dead_letters,
                    {k: len(v) for k, v in self.dead_letters.items()})
 
@@ -776,8 +808,16 @@ class DaySimulation:
                    bool(arrived) and sum(live_err) < sum(plan_err), summary["live_etas"]["mean_error_minutes"])
 
     def _confirmed_count(self, region: str) -> int:
-        """Visits that were still due on the day: confirmed and not cancelled."""
-        return sum(1 for b in self.bookings if b.region == region and b.confirmed and b.status != "cancelled")
+        """Visits that were still due on the day: confirmed, not cancelled, not left unkept by the sick
+        leave (nobody comes to those: they are listed and their patients offered other windows), not
+        moved to another day."""
+        gone = self.dispatchers.moved_off_day | {b for b in self.dispatchers.unkept if self._still_unkept(b)}
+        return sum(1 for b in self.bookings if b.region == region and b.confirmed and b.status != "cancelled"
+                   and b.id not in gone)
+
+    def _still_unkept(self, booking_id: str) -> bool:
+        return not any(u["booking_id"] == booking_id and u.get("rescheduled_to")
+                       for a in self.dispatchers.actions for u in a["unkept"])
 
 
 # ---------------------------------------------------------------- printing
@@ -803,6 +843,20 @@ def print_summary(summary: dict):
     for m in sms:
         at = datetime.fromisoformat(m["at"].replace("Z", "+00:00")).astimezone(TZ)
         print(f"  {at:%a %H:%M} {m['recipient']:24s} {m['kind']:17s} {m['text']}")
+    print()
+    for a in summary.get("dispatcher_actions") or []:
+        at = datetime.fromisoformat(a["at"]).astimezone(TZ) if a.get("at") else None
+        print(f"{a['region_name']}{f' {at:%H:%M}' if at else ''}: {a['title']}")
+        for line in a["done"]:
+            print(f"  - {line}")
+        for u in a["unkept"]:
+            offered = ", ".join(f"{o['date']} {o['window_start']}" for o in u.get("offered", []))
+            print(f"  unkept: the {u.get('window_start')} {u.get('visit_type')} visit ({u.get('reason')}); offered "
+                  f"{offered or 'nothing'}; {u.get('rescheduled_to') and 'moved to ' + u['rescheduled_to'] or ''}"
+                  f"{' ' + u['final_status'] if u.get('final_status') else ''}")
+        print(f"  SMS: {len(a['sms'])} ({', '.join(sorted({m['kind'] for m in a['sms']}))})")
+        for c in a["checks"]:
+            print(f"  {'✔' if c['ok'] else '✘'} {c['name']}")
     print()
     failed = [c for c in summary["checks"] if not c["ok"]]
     print(f"Checks: {len(summary['checks']) - len(failed)}/{len(summary['checks'])} passed")

@@ -2,7 +2,9 @@
 
 `render_report(summary) -> str` takes the plain summary the demo collects (see `devstack.demo`):
 per region its KPIs, money, the clinicians' routes (stops with coordinates, windows, ETAs and what
-happened) and unassigned visits; plus the SMS outbox and the checks the demo made. Routes are drawn
+happened) and unassigned visits; the dispatchers' actions of the morning (`dispatcher_actions`: a
+sick leave, a move, a pin; per action what was done, its checks, the affected clinicians' routes
+before and after, the SMS it caused, the unkept visits); plus the SMS outbox and the checks. Routes are drawn
 on the plane of coordinates (longitude scaled by cos(latitude), so distances look right), and each
 clinician gets a timeline of the opening hours with the booked windows and the ETAs.
 """
@@ -196,6 +198,9 @@ th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .cl{font-size:12px}.shift{fill:#eef3f7;stroke:#cdd8e1}.window{fill-opacity:.18}.visit{fill-opacity:.95}
 .ok{color:#2ca02c;font-weight:600}.bad{color:#d62728;font-weight:600}
 .kpi{display:inline-block;margin:4px 18px 4px 0}.kpi b{display:block;font-size:18px}
+.before{fill:none;stroke-width:2;stroke-dasharray:5 4}.after{fill:none;stroke-width:2.5}
+.hot{fill:none;stroke:#d62728;stroke-width:2.5}li.hot{font-weight:600;color:#b31b1b}
+.legend{font-size:12px;color:#666}table.routes ol{margin:0;padding-left:20px}
 """
 
 
@@ -244,6 +249,109 @@ def _live_section(live: dict | None) -> str:
             f"<th>after a position</th><th>arrived</th></tr>{rows}</table></section>")
 
 
+def before_after_svg(action: dict, width: int = 420, height: int = 300) -> str:
+    """The affected clinicians' routes before (dashed, grey) and after (solid, in their colour) the
+    action, from each clinician's start; the visits the action is about are ringed."""
+    routes = action.get("routes") or []
+    points = [(r["start"]["lat"], r["start"]["lon"]) for r in routes if r.get("start")]
+    points += [(s["lat"], s["lon"]) for r in routes for k in ("before", "after") for s in r.get(k, [])
+               if s.get("lat") is not None]
+    if not points:
+        return ""
+    proj = Projection(points, width, height)
+    hot = set(action.get("highlight") or [])
+    parts = [f'<svg class="map" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+             f'aria-label="routes before and after">', f'<rect width="{width}" height="{height}" class="bg"/>']
+    for i, r in enumerate(routes):
+        color = COLORS[i % len(COLORS)]
+        start = [proj(r["start"]["lat"], r["start"]["lon"])] if r.get("start") else []
+        for k, cls in (("before", "before"), ("after", "after")):
+            pts = start + [proj(s["lat"], s["lon"]) for s in r.get(k, []) if s.get("lat") is not None]
+            if len(pts) >= 2:
+                d = "M" + " L".join(f"{x},{y}" for x, y in pts + start[:1])
+                parts.append(f'<path d="{d}" class="{cls}" stroke="{color if k == "after" else "#888"}">'
+                             f'<title>{escape(r["clinician_id"])} {k}</title></path>')
+        if start:
+            x, y = start[0]
+            parts.append(f'<rect x="{x - 5}" y="{y - 5}" width="10" height="10" fill="{color}">'
+                         f'<title>{escape(r["clinician_id"])} start</title></rect>')
+        for n, s in enumerate(r.get("after", []), 1):
+            if s.get("lat") is None:
+                continue
+            x, y = proj(s["lat"], s["lon"])
+            parts.append(f'<circle cx="{x}" cy="{y}" r="5" fill="{color}"><title>{escape(r["clinician_id"])} '
+                         f'#{n}</title></circle><text x="{x + 6}" y="{y - 5}" class="sl">{n}</text>')
+    for r in routes:
+        for s in r.get("before", []) + r.get("after", []):
+            if s["booking_id"] in hot and s.get("lat") is not None:
+                x, y = proj(s["lat"], s["lon"])
+                parts.append(f'<circle cx="{x}" cy="{y}" r="9" class="hot"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _stop_list(stops: list[dict], hot: set) -> str:
+    if not stops:
+        return "<i>no stops</i>"
+    items = "".join(
+        f"<li{' class=hot' if s['booking_id'] in hot else ''}>{escape(str(s.get('window_start') or ''))}–"
+        f"{escape(str(s.get('window_end') or ''))} {escape(str(s.get('visit_type') or ''))} "
+        f"ETA {escape(str(s.get('eta_local') or '–'))}{' 📌 pinned' if s.get('pinned') else ''}"
+        f"{' <b>urgent</b>' if s.get('priority') == 'urgent' else ''}{' (after window)' if s.get('late') else ''}"
+        f" <small>…{escape(s['booking_id'][-6:])}</small></li>" for s in stops)
+    return f"<ol>{items}</ol>"
+
+
+def _offered(offered: list[dict]) -> str:
+    return ", ".join(f"{o.get('date')} {o.get('window_start')}–{o.get('window_end')}" for o in offered)
+
+
+def _action_section(a: dict) -> str:
+    """One dispatcher action: what was done, its checks, the affected routes before and after, the
+    SMS it caused, the visits it could not keep and the plan's unassigned visits."""
+    hot = set(a.get("highlight") or [])
+    done = "".join(f"<li>{escape(str(x))}</li>" for x in a.get("done", []))
+    checks = "".join(f"<li class={'ok' if c.get('ok') else 'bad'}>{'✔' if c.get('ok') else '✘'} "
+                     f"{escape(c.get('name', ''))}{'' if c.get('ok') else ': ' + escape(str(c.get('detail', '')))}</li>"
+                     for c in a.get("checks", []))
+    routes = "".join(f"<tr><td>{escape(r['clinician_id'])} ({escape(str(r.get('role') or ''))})</td>"
+                     f"<td>{_stop_list(r.get('before', []), hot)}</td><td>{_stop_list(r.get('after', []), hot)}</td></tr>"
+                     for r in a.get("routes", []))
+    keys = " ".join(f'<span style="color:{COLORS[i % len(COLORS)]}">■</span> {escape(r["clinician_id"])}'
+                    for i, r in enumerate(a.get("routes", [])))
+    tz = ZoneInfo("Europe/Stockholm")
+    sms = "".join(f"<tr><td>{_hhmm(m.get('at'), tz)}</td><td>{escape(m.get('recipient', ''))}</td>"
+                  f"<td>{escape(m.get('kind', ''))}</td><td>{escape(m.get('text', ''))}</td></tr>"
+                  for m in a.get("sms", []))
+    unkept = "".join(
+        f"<tr><td>…{escape(u['booking_id'][-6:])}</td><td>{escape(str(u.get('visit_type') or ''))}</td>"
+        f"<td>{escape(str(u.get('window_start') or ''))}</td><td>{escape(str(u.get('priority') or ''))}</td>"
+        f"<td>{escape(str(u.get('reason') or ''))}</td>"
+        f"<td>{escape(_offered(u.get('offered', [])))}</td>"
+        f"<td>{escape(str(u.get('rescheduled_to') or '–'))}</td><td>{escape(str(u.get('final_status') or ''))}</td></tr>"
+        for u in a.get("unkept", []))
+    unassigned = "".join(f"<tr><td>…{escape(u['booking_id'][-6:])}</td><td>{escape(str(u.get('visit_type') or ''))}</td>"
+                         f"<td>{escape(str(u.get('window_start') or ''))}–{escape(str(u.get('window_end') or ''))}</td>"
+                         f"<td>{escape(str(u.get('reason') or ''))}</td></tr>" for u in a.get("unassigned", []))
+    return (f'<section class="action" id="action-{escape(a.get("id", ""))}">'
+            f'<h2>{escape(a.get("region_name") or a.get("region", ""))}, {_hhmm(a.get("at"), tz)}: '
+            f'{escape(a.get("title", ""))}</h2><h3>What was done</h3><ol class="done">{done}</ol>'
+            f'<ul class="checks">{checks}</ul>'
+            f'<div class=flex><div>{before_after_svg(a)}<div class="legend">{keys}<br>dashed grey: before · '
+            f'solid: after · ringed: the visits the action is about</div></div>'
+            f'<div><h3>Routes of the affected clinicians</h3><table class="routes"><tr><th>clinician</th><th>before</th>'
+            f'<th>after</th></tr>{routes}</table></div></div>'
+            + (f'<h3>Unkept visits</h3><table class="unkept"><tr><th>visit</th><th>type</th><th>window</th><th>priority</th>'
+               f'<th>reason</th><th>offered windows</th><th>taken</th><th>at the end of the day</th></tr>{unkept}</table>'
+               if unkept else "")
+            + (f'<h3>Unassigned in the plan after</h3><table class="unassigned"><tr><th>visit</th><th>type</th>'
+               f'<th>window</th><th>reason</th></tr>{unassigned}</table>' if unassigned else "")
+            + f'<h3>SMS it caused ({len(a.get("sms", []))})</h3>'
+            + (f'<table class="sms"><tr><th>at</th><th>to</th><th>kind</th><th>text</th></tr>{sms}</table>'
+               if sms else "<p>none</p>")
+            + "</section>")
+
+
 def render_report(summary: dict) -> str:
     """The whole report as one HTML string (no external assets, no scripts)."""
     regions = summary.get("regions", [])
@@ -275,6 +383,7 @@ def render_report(summary: dict) -> str:
 <th>held</th><th>captured</th><th>released</th><th>fees</th></tr>{totals}</table>
 <h3>Checks</h3><table>{check_rows}</table></section>
 {''.join(_region_section(r) for r in regions)}
+{''.join(_action_section(a) for a in summary.get("dispatcher_actions") or [])}
 {_live_section(summary.get("live_etas"))}
 <section><h2>SMS outbox ({len(summary.get('sms', []))})</h2>
 <table><tr><th>to</th><th>kind</th><th>status</th><th>text</th></tr>{sms_rows}</table></section>
