@@ -20,10 +20,7 @@ outbox; the patients' last-heard ETAs are read from the live-route items (as dis
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # pragma: no cover
-    from devstack.demo import Booking, DaySimulation
+from typing import Any
 
 SICK_REGION, MOVE_REGION, PIN_REGION = "skane", "stockholm", "vastra-gotaland"
 ETA_SMS_KINDS = ("eta_changed", "eta_late")
@@ -60,7 +57,7 @@ def report_stops(plan: dict | None, clinician_id: str) -> list[dict]:
 class DispatcherMorning:
     """The three dispatchers' actions of the morning, their records and their checks."""
 
-    def __init__(self, sim: "DaySimulation"):
+    def __init__(self, sim: Any):  # devstack.demo.DaySimulation (which imports this module)
         self.sim, self.c, self.day = sim, sim.c, sim.day
         self.actions: list[dict] = []
         self.unkept: dict[str, dict] = {}  # booking id -> the DELETE's unkept entry
@@ -77,7 +74,7 @@ class DispatcherMorning:
                 if len(self.actions) == before:
                     self.sim.check(f"dispatcher action {act.__name__} was carried out", False, "it stopped early")
 
-    def _booking(self, booking_id: str) -> "Booking | None":
+    def _booking(self, booking_id: str) -> Any:  # devstack.demo.Booking or None
         return next((b for b in self.sim.bookings if b.id == booking_id), None)
 
     def _path(self, region: str) -> str:
@@ -321,6 +318,20 @@ class DispatcherMorning:
                         elsewhere.add(st["booking_id"])
                     if not all(st["eta_local"] in t for t in texts):
                         wrong_text[st["booking_id"]] = (st["eta_local"], texts[0][:80])
+        # what the move did to the routes it did not touch (their order is the same; their times?)
+        etas_before = {st["booking_id"]: st["eta"] for r in plan["routes"] for st in r["stops"]}
+        shifted = {}
+        for r in moved["routes"]:
+            if r["clinician_id"] in (src, target):
+                continue
+            d = [abs((_utc(st["eta"]) - _utc(etas_before[st["booking_id"]])).total_seconds()) / 60
+                 for st in r["stops"] if st["booking_id"] in etas_before]
+            if any(x >= 1 for x in d):
+                shifted[r["clinician_id"]] = (sum(1 for x in d if x >= 1), round(max(d)))
+        action["untouched_routes_retimed"] = shifted
+        if shifted:
+            action["done"].append("routes the move did not touch, re-timed by it: " + ", ".join(
+                f"{cid} ({n} stops, up to {m} min)" for cid, (n, m) in sorted(shifted.items())))
         action["done"].append(f"patients whose live ETA moved more than {margin} min from what they had heard: "
                               f"{len(expected)}, texted: {len(got)}; of them on routes the move did not touch: "
                               f"{len(elsewhere)}")

@@ -296,7 +296,7 @@ def _stop_list(stops: list[dict], hot: set) -> str:
     items = "".join(
         f"<li{' class=hot' if s['booking_id'] in hot else ''}>{escape(str(s.get('window_start') or ''))}–"
         f"{escape(str(s.get('window_end') or ''))} {escape(str(s.get('visit_type') or ''))} "
-        f"ETA {escape(str(s.get('eta_local') or '–'))}{' 📌 pinned' if s.get('pinned') else ''}"
+        f"ETA {escape(str(s.get('eta_local') or '–'))}{' <b>pinned</b>' if s.get('pinned') else ''}"
         f"{' <b>urgent</b>' if s.get('priority') == 'urgent' else ''}{' (after window)' if s.get('late') else ''}"
         f" <small>…{escape(s['booking_id'][-6:])}</small></li>" for s in stops)
     return f"<ol>{items}</ol>"
