@@ -83,6 +83,13 @@ class ShiftRequest(Schema):
     role: Literal["doctor", "nurse"]
     start: str = Field(pattern=HHMM)
     end: str = Field(pattern=HHMM)
-    start_location: Location
+    start_location: Location | None = Field(
+        default=None, description="where the route starts: required unless `video_calls`")
     end_location: Location | None = None
     break_: ShiftBreak | None = Field(default=None, alias="break")
+    video_calls: bool = Field(
+        default=False, description="a doctor on video calls from start to end (no route): joins the nurse "
+                                   "visits' calls; once any is declared for a day, they replace the region's "
+                                   "count of remote doctors")
+    name: str | None = Field(default=None, min_length=1, max_length=80,
+                             description="the clinician's name as patients and colleagues see it")

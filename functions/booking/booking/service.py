@@ -22,7 +22,7 @@ from typing import Callable
 
 
 from booking import account, availability, fees, person
-from homevisits import capacity, lifecycle
+from homevisits import capacity, lifecycle, video_calls
 from homevisits.booking_state import OPEN, BookingStatus as S
 from homevisits.auth import Caller
 from homevisits.clock import Clock, parse_utc, to_ms, utc_iso, utc_iso_ms
@@ -497,10 +497,14 @@ def reschedule_booking(ctx: Context, caller: Caller, booking_id: str, new_date: 
 # ---- shifts (dispatchers)
 
 def _shift_raw(body) -> dict:
-    end = body.end_location or body.start_location
+    named = {"name": body.name} if body.name else {}
+    if body.video_calls:  # a remote doctor: no route, no place, no break to plan
+        return {"role": body.role, "start": body.start, "end": body.end, "video_calls": True, **named}
+    start = body.start_location  # put_shift checked it is there
+    end = body.end_location or start
     brk = body.break_.model_dump() if body.break_ else dict(capacity.DEFAULT_BREAK)
     return {"role": body.role, "start": body.start, "end": body.end,
-            "start_location": body.start_location.model_dump(), "end_location": end.model_dump(), "break": brk}
+            "start_location": start.model_dump(), "end_location": end.model_dump(), "break": brk, **named}
 
 
 def put_shift(ctx: Context, caller: Caller, region_id: str, clinician_id: str, day: date, body,
@@ -513,7 +517,11 @@ def put_shift(ctx: Context, caller: Caller, region_id: str, clinician_id: str, d
     region = ctx.config.region(region_id)
     if body.end <= body.start:
         raise InvalidRequest("a shift ends after it starts", code="invalid_shift")
-    for loc in (body.start_location, body.end_location or body.start_location):
+    if body.video_calls and body.role != "doctor":
+        raise InvalidRequest("only a doctor takes the nurse visits' video calls", code="invalid_shift")
+    if not body.video_calls and body.start_location is None:
+        raise InvalidRequest("a shift with a route needs its start_location", code="invalid_shift")
+    for loc in ([] if body.video_calls else [body.start_location, body.end_location or body.start_location]):
         if not region.contains(loc.lat, loc.lon):
             raise AddressOutsideRegion(f"the shift's start/end location is outside {region.name}")
     raw = _shift_raw(body)
@@ -547,6 +555,11 @@ def _change_shift(ctx: Context, region: Region, clinician_id: str, day: date, ra
                 return _removed_again(ctx, ledger, region, day, clinician_id)
             return _shift_view(ledger, region.id, day)
         shifts = dict(ledger.shifts or {})
+        old = shifts.get(clinician_id)
+        if old is not None and raw is not None and video_calls.on_calls(old) != video_calls.on_calls(raw) \
+                and (ledger.routes or {}).get(clinician_id):
+            raise ShiftChangeStrandsBookings("this clinician's route holds visits: take the shift off the day "
+                                             "(DELETE) before declaring them on video calls")
         if raw is None:
             shifts.pop(clinician_id)
         else:

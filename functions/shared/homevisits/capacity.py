@@ -27,8 +27,9 @@ whatever booking accepts, dispatch can plan.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
+from homevisits import video_calls
 from homevisits.booking_state import OPEN, BookingStatus
 from homevisits.travel import duration_s
 
@@ -109,12 +110,19 @@ class Day:
     visits: tuple[Visit, ...]
     remote_doctors: int = 1
     travel: dict | None = None  # a homevisits.travel profile
+    # The doctors on shift for video calls ((start, end) each); when any is declared they replace
+    # `remote_doctors` (homevisits.video_calls: a call inside one stretch of them, never more at once).
+    call_shifts: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
 class _Ctx:
     day: Day
     _cache: dict = field(default_factory=dict)
+    segs: list | None = None
+
+    def __post_init__(self) -> None:
+        self.segs = video_calls.segments(self.day.call_shifts) if self.day.call_shifts else None
 
     def travel(self, a: Point, b: Point) -> int:
         key = (a, b)
@@ -124,29 +132,26 @@ class _Ctx:
         return d
 
 
-def _max_overlap(intervals: Iterable[tuple[int, int]], s: int, e: int) -> int:
-    """Most intervals covering any instant of [s, e)."""
-    rel = [iv for iv in intervals if iv[0] < e and iv[1] > s]
-    if not rel:
-        return 0
-    best = 0
-    for p in [s] + [iv[0] for iv in rel if iv[0] > s]:
-        best = max(best, sum(1 for iv in rel if iv[0] <= p < iv[1]))
-    return best
-
-
-def _call_start(v: Visit, ready: int, calls: Sequence[tuple[int, int]], capacity: int) -> int | None:
-    """Earliest service start >= ready whose video call finds a free remote doctor (None: none by latest)."""
+def _call_start(v: Visit, ready: int, calls: Sequence[tuple[int, int]], ctx: "_Ctx") -> int | None:
+    """Earliest service start >= ready whose video call finds a free remote doctor (None: none by
+    latest): one of the region's `remote_doctors`, or, when doctors are declared on shift for calls,
+    a place in their stretch of the day (homevisits.video_calls)."""
     if v.video_call_s <= 0:
         return ready
-    if capacity <= 0:
+    segs = ctx.segs
+    if segs is None and ctx.day.remote_doctors <= 0:
         return None
-    candidates = sorted({ready} | {e - v.service_s for _, e in calls if e - v.service_s > ready})
-    for t in candidates:
+    candidates = {ready} | {e - v.service_s for _, e in calls if e - v.service_s > ready}
+    if segs is not None:  # a call may also wait for the next stretch of doctors on shift
+        candidates |= {a - v.service_s for a, _, _ in segs if a - v.service_s > ready}
+    for t in sorted(candidates):
         if t > v.latest:
             return None
         cs = t + v.service_s
-        if _max_overlap(calls, cs, cs + v.video_call_s) < capacity:
+        if segs is not None:
+            if video_calls.fits(segs, calls, cs, cs + v.video_call_s):
+                return t
+        elif video_calls.peak(calls, cs, cs + v.video_call_s) < ctx.day.remote_doctors:
             return t
     return None
 
@@ -172,7 +177,6 @@ def _schedule(ctx: _Ctx, shift: Shift, seq: Sequence[Visit], calls: Sequence[tup
 
     The break is taken where it costs nothing (inside waiting time), or at the last gap before it
     would become too late; `force_break_at` (a gap index, len(seq) = before going home) overrides."""
-    cap = ctx.day.remote_doctors
     bw = shift.break_window()
     pending = bw is not None
     t, loc, travel = shift.start, shift.start_location, 0
@@ -196,7 +200,7 @@ def _schedule(ctx: _Ctx, shift: Shift, seq: Sequence[Visit], calls: Sequence[tup
                 brk, arrival, ready, pending = opt[0], opt[1], max(opt[2], v.earliest), False
         if ready > v.latest:
             return None
-        start = _call_start(v, ready, calls, cap)
+        start = _call_start(v, ready, calls, ctx)
         if start is None or start > v.latest:
             return None
         end = start + v.occupancy_s
@@ -366,7 +370,7 @@ def check(day: Day, new: Visit | None = None, hint: dict[str, list[str]] | None 
     ids = [v.id for v in visits]
     if len(ids) != len(set(ids)):
         raise ValueError("duplicate visit ids")
-    full = Day(day.shifts, tuple(visits), day.remote_doctors, day.travel)
+    full = Day(day.shifts, tuple(visits), day.remote_doctors, day.travel, day.call_shifts)
     ctx = _Ctx(full)
     if hint:
         by_id = {v.id: v for v in visits}
@@ -514,6 +518,8 @@ def violations(day: Day, plan: Plan) -> list[str]:
     for vid in visits:
         if vid not in seen:
             errs.append(f"{vid}: not served")
+    if day.call_shifts:
+        return errs + video_calls.violations(video_calls.segments(day.call_shifts), calls)
     points = sorted({c[0] for c in calls})
     for p in points:
         n = sum(1 for c in calls if c[0] <= p < c[1])
@@ -570,8 +576,12 @@ def holds_capacity(raw: dict, now_iso: str) -> bool:
 def day_from_ledger(shifts: dict, visits: dict, *, day, tz, remote_doctors: int, travel: dict | None,
                     counted: Callable[[str, dict], bool]) -> Day:
     """The check's Day from a ledger item's `shifts` and `visits` maps; `counted(id, raw)` says which
-    visits hold capacity."""
-    return Day(shifts=tuple(shift_from_ledger(cid, raw, day, tz) for cid, raw in sorted(shifts.items())),
+    visits hold capacity. The doctors on shift for video calls (`video_calls`) drive no route: they
+    are the day's `call_shifts`, and `remote_doctors` counts only when none is declared."""
+    routes = {cid: raw for cid, raw in shifts.items() if not video_calls.on_calls(raw)}
+    calls = tuple(sorted((_epoch(day, raw["start"], tz), _epoch(day, raw["end"], tz))
+                         for raw in shifts.values() if video_calls.on_calls(raw)))
+    return Day(shifts=tuple(shift_from_ledger(cid, raw, day, tz) for cid, raw in sorted(routes.items())),
                visits=tuple(visit_from_ledger(bid, raw) for bid, raw in sorted(visits.items())
                             if counted(bid, raw)),
-               remote_doctors=remote_doctors, travel=travel)
+               remote_doctors=remote_doctors, travel=travel, call_shifts=calls)

@@ -9,7 +9,8 @@ Shards are independent by construction, so a shard's routes proving its own visi
 - a clinician's shift, route and the visits on it form the shard `{skill}#route#{clinician_id}`;
 - clinicians of a skill whose visits end with a video call (nurses: the remote doctors are one
   resource of the region-day, shared by all their routes) share one shard `{skill}#pool`. That shard
-  is bounded by the remote doctors' capacity, not by the size of the day.
+  is bounded by the remote doctors' capacity, not by the size of the day. The doctors on shift for
+  those video calls (a doctor's shift with `video_calls`: no route) live in that shard too.
 A visit lives in the shard of the route that serves it; a visit on no route (a lapsed hold kept
 until it is released) stays where it was. Every shard is written conditioned on its own version, so
 two bookings conflict only when they change the same route.
@@ -24,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, tzinfo
 
-from homevisits import capacity
+from homevisits import capacity, video_calls
 
 # Routes a booking is checked against: the nearest ones of its skill that work during its window.
 NEIGHBOUR_ROUTES = 8
@@ -48,7 +49,10 @@ def pooled_skills(config) -> frozenset[str]:
     return frozenset(vt.skill for vt in config.visit_types.values() if vt.video_call_minutes)
 
 
-def shard_key(clinician_id: str, skill: str, pooled: frozenset[str]) -> str:
+def shard_key(clinician_id: str, skill: str, pooled: frozenset[str], on_calls: bool = False) -> str:
+    """The shard of a clinician's shift; a doctor on video calls joins the pool whose calls they take."""
+    if on_calls and pooled:
+        return f"{min(pooled)}#pool"
     return f"{skill}#pool" if skill in pooled else f"{skill}#route#{clinician_id}"
 
 
@@ -83,7 +87,7 @@ class DayLedger:
                 if clinician_id in s.routes or clinician_id in s.shifts:
                     return key
             return f"unknown#route#{clinician_id}"
-        return shard_key(clinician_id, raw["role"], self.pooled)
+        return shard_key(clinician_id, raw["role"], self.pooled, video_calls.on_calls(raw))
 
     def split(self) -> dict[str, Shard]:
         """The merged maps cut into shards again (content only; versions as read)."""
@@ -134,12 +138,15 @@ class DayLedger:
         """The part of the day a change of one clinician's shift can touch: its own route and the `k`
         nearest routes of the same skill (which may take its visits over)."""
         raw = self.shifts[clinician_id]
+        if video_calls.on_calls(raw):  # their calls are the pool's: the pool is what can change
+            return self._part(min(self.pooled) if self.pooled else raw["role"], (0.0, 0.0), None, day, tz, k,
+                              (clinician_id,))
         loc = raw["start_location"]
         return self._part(raw["role"], (float(loc["lat"]), float(loc["lon"])), None, day, tz, k, (clinician_id,))
 
     def _part(self, skill: str, point, window, day, tz, k, include) -> "DayLedger":
         if skill in self.pooled:
-            keys = {shard_key("", skill, self.pooled)}
+            keys = {shard_key("", skill, self.pooled)} | {self._key_of(cid) for cid in include}
         else:
             # Nearness only ranks candidates (any choice keeps the invariant exact), so a flat-earth
             # squared distance does: a fifth of haversine's cost over every stop of the day.
@@ -148,7 +155,7 @@ class DayLedger:
             routes, visits = self.routes or {}, self.visits
             scored = []
             for cid, raw in self.shifts.items():
-                if raw.get("role") != skill or cid in include:
+                if raw.get("role") != skill or cid in include or video_calls.on_calls(raw):
                     continue
                 s = capacity.shift_from_ledger(cid, raw, day, tz)
                 if window is not None and (s.end < window[0] or s.start > window[1]):
