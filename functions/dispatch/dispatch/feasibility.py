@@ -20,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from homevisits import video_calls
+
 from .problem import UNBOUNDED_END, Problem, Solution
 
 
@@ -199,8 +201,15 @@ def check(problem: Problem, plan: Any, *, arrival_is_service_start: bool = False
     for vid, lock in problem.locked.items():
         if lock and vid not in seen_vehicles:
             errs.append(f"vehicle {vid}: locked jobs {list(lock)} but no route")
+    # Doctors on shift for calls: each call inside one stretch of them, never more at once than they
+    # are (homevisits.video_calls); the calls of locked visits are facts, not planned.
+    if problem.call_shifts and calls:
+        locked = {jid for seq in problem.locked.values() for jid in seq}
+        planned = [(a, b) for a, b, jid in calls if jid not in locked]
+        errs += [f"doctors on shift: {e}" for e in
+                 video_calls.violations(video_calls.segments(problem.call_shifts), planned)]
     # Remote doctors: never more simultaneous calls than doctors (half-open intervals).
-    if problem.remote_doctors is not None and calls:
+    elif problem.remote_doctors is not None and calls:
         events = sorted([(a, 1) for a, _, _ in calls] + [(b, -1) for _, b, _ in calls],
                         key=lambda e: (e[0], e[1]))
         cur = peak = 0

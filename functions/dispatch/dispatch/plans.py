@@ -281,7 +281,12 @@ def earliest_times(problem, solution):
     from dispatch.feasibility import check
     from dispatch.problem import Route, Step
 
-    jobs, vehicles, D = problem.job_by_id(), problem.vehicle_by_id(), problem.durations
+    if problem.call_shifts:  # earliest where the call still finds its stretch of doctors on shift
+        from dispatch.optimizer.model import with_call_windows
+        jobs = with_call_windows(problem).job_by_id()
+    else:
+        jobs = problem.job_by_id()
+    vehicles, D = problem.vehicle_by_id(), problem.durations
     routes = []
     for r in solution.routes:
         v = vehicles[r.vehicle]
@@ -307,7 +312,8 @@ def earliest_times(problem, solution):
             if s.type == "job":
                 j = jobs[s.id]
                 lo = min((a for a, _ in j.time_windows), default=ready)
-                start = max(ready, lo)
+                # the first window still open when ready (a call's windows may have gaps: video_calls)
+                start = next((max(ready, a) for a, b in sorted(j.time_windows) if max(ready, a) <= b), max(ready, lo))
                 steps.append(Step("job", s.id, start, j.service, start - ready, j.location))
                 t_free, loc = start + j.service, j.location
             else:

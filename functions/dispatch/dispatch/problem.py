@@ -77,6 +77,10 @@ class Problem:
     - ``durations[i][j]``: travel seconds from location i to j (also the travel cost).
     - ``remote_doctors``: how many remote doctors can hold video calls at the same time
       (None = unlimited; 0 = no nurse visit with a call can be served).
+    - ``call_shifts``: the shifts (start, end) of the doctors on video calls; when given they replace
+      ``remote_doctors``: a call lies inside one stretch of constant doctors on shift and never more
+      calls run at once than that stretch has doctors (``homevisits.video_calls``), so each call of a
+      plan gets a named doctor. The calls of locked visits (under way) are facts, not constrained.
     - ``locked``: vehicle id -> ordered job ids that must stay first in that vehicle's route.
     - ``previous_routes``: vehicle id -> ordered job ids of the previous plan (warm start, stability).
     - ``reassignment_cost``: cost units added when a job served in ``previous_routes`` by one
@@ -87,12 +91,17 @@ class Problem:
     jobs: tuple[Job, ...]
     durations: tuple[tuple[int, ...], ...]
     remote_doctors: int | None = None
+    call_shifts: tuple[TimeWindow, ...] = ()
     locked: dict[int, tuple[int, ...]] = field(default_factory=dict)
     previous_routes: dict[int, tuple[int, ...]] = field(default_factory=dict)
     reassignment_cost: int = 0
 
     def __hash__(self) -> int:  # dict fields are not hashable; identity is fine for a frozen value
         return id(self)
+
+    def calls_limited(self) -> bool:
+        """Do the video calls compete for doctors (a count, or doctors on shift)?"""
+        return self.remote_doctors is not None or bool(self.call_shifts)
 
     def job_by_id(self) -> dict[int, Job]:
         return {j.id: j for j in self.jobs}
@@ -136,6 +145,9 @@ class Problem:
                 for a, e in b.time_windows:
                     if a > e:
                         raise ValueError(f"break {b.id}: time window start after end")
+        for a, b in self.call_shifts:
+            if a > b:
+                raise ValueError("call shift start after end")
         jobs = self.job_by_id()
         for vid, seq in list(self.locked.items()) + list(self.previous_routes.items()):
             if vid not in vids:

@@ -15,7 +15,7 @@ VROOM's own input checks apply: non-negative 32-bit integers, one amount size fo
 ``capacity``/``delivery``/``pickup`` (the first vehicle's), ``location_index`` on all tasks or none,
 inside the matrix, unique job ids and break ids per vehicle.
 Extensions (VROOM has no such keys): job ``video_call_seconds``; top-level ``remote_doctors``,
-``locked`` {vehicle id: [job ids]}, ``previous_routes`` {vehicle id: [job ids]},
+``call_shifts`` [[start, end], …] (the doctors on shift for video calls), ``locked`` {vehicle id: [job ids]}, ``previous_routes`` {vehicle id: [job ids]},
 ``reassignment_cost``.
 
 Without a matrix, durations come from ``homevisits.travel.duration_matrix`` when that module is
@@ -41,7 +41,7 @@ UNBOUNDED = ((0, UNBOUNDED_END), (0, UINT32_MAX))  # a vehicle window meaning "a
 DEFAULT_COSTS = {"fixed": 0, "per_hour": 3600, "per_km": 0, "per_task_hour": 0}
 
 TOP_KEYS = {"vehicles", "jobs", "shipments", "matrices", "matrix",
-            "remote_doctors", "locked", "previous_routes", "reassignment_cost"}
+            "remote_doctors", "call_shifts", "locked", "previous_routes", "reassignment_cost"}
 VEHICLE_KEYS = {"id", "description", "profile", "start", "start_index", "end", "end_index", "capacity",
                 "costs", "skills", "type", "time_window", "breaks", "speed_factor", "max_tasks", "steps"}
 STEP_KEYS = {"type", "id"}
@@ -120,6 +120,23 @@ def _uint(x: Any, what: str, limit: int = UINT32_MAX) -> int:
         raise InputError(f"{what} must be a non-negative integer at most {limit}, got {x}")
     return x
 
+
+
+def _call_shifts(raw: Any) -> tuple[tuple[int, int], ...]:
+    """The ``call_shifts`` extension: [[start, end], …], each start <= end."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise InputError("'call_shifts' must be a list of [start, end]")
+    out = []
+    for k, w in enumerate(raw):
+        if not isinstance(w, list) or len(w) != 2:
+            raise InputError(f"'call_shifts[{k}]' must be [start, end]")
+        a, b = _uint(w[0], f"call_shifts[{k}]"), _uint(w[1], f"call_shifts[{k}]")
+        if a > b:
+            raise InputError(f"'call_shifts[{k}]' starts after it ends")
+        out.append((a, b))
+    return tuple(out)
 
 def _id(obj: dict, what: str) -> int:
     if "id" not in obj:
@@ -418,6 +435,7 @@ def parse_input(data: Any) -> VroomInput:
         jobs=tuple(jobs),
         durations=tuple(tuple(r) for r in durations),
         remote_doctors=None if rd is None else _uint(rd, "remote_doctors"),
+        call_shifts=_call_shifts(data.get("call_shifts")),
         locked=id_map(data.get("locked"), "locked"),
         previous_routes=id_map(data.get("previous_routes"), "previous_routes"),
         reassignment_cost=_uint(data.get("reassignment_cost", 0), "reassignment_cost"),
@@ -587,7 +605,8 @@ def _shifted(problem: Problem, by: int) -> Problem:
         for b in v.breaks)) for v in problem.vehicles)
     jobs = tuple(replace(j, time_windows=tuple(window(w, f"job {j.id}") for w in j.time_windows))
                  for j in problem.jobs)
-    return replace(problem, vehicles=vehicles, jobs=jobs)
+    calls = tuple(window(w, "call shift") for w in problem.call_shifts)
+    return replace(problem, vehicles=vehicles, jobs=jobs, call_shifts=calls)
 
 
 def _all_windows(problem: Problem):
@@ -597,6 +616,7 @@ def _all_windows(problem: Problem):
             yield from b.time_windows
     for j in problem.jobs:
         yield from j.time_windows
+    yield from problem.call_shifts
 
 
 def _pickups_as_deliveries(problem: Problem) -> Problem:
@@ -686,7 +706,7 @@ def _vroom_timing(v: Vehicle, items: list, D) -> tuple[int, list[int], int] | No
 def _retimed(problem: Problem, route: Route, v: Vehicle, jobs: dict[int, Job]) -> Route:
     """The route with VROOM's times (see ``_vroom_timing``), or as it is when they would not do:
     remote-doctor calls bind the times, or the order cannot be timed VROOM's way."""
-    if problem.remote_doctors is not None and any(j.video_call_seconds for j in problem.jobs):
+    if problem.calls_limited() and any(j.video_call_seconds for j in problem.jobs):
         return route
     breaks = {b.id: b for b in v.breaks}
     body = [s for s in route.steps if s.type in ("job", "break")]
@@ -894,6 +914,8 @@ def problem_to_vroom_input(problem: Problem) -> dict:
                            "matrices": {"car": {"durations": [list(r) for r in problem.durations]}}}
     if problem.remote_doctors is not None:
         out["remote_doctors"] = problem.remote_doctors
+    if problem.call_shifts:
+        out["call_shifts"] = [list(s) for s in problem.call_shifts]
     if problem.locked:
         out["locked"] = {str(k): list(v) for k, v in problem.locked.items()}
     if problem.previous_routes:

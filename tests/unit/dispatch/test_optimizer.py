@@ -501,3 +501,41 @@ def test_solve_refuses_what_the_model_ignores_and_for_optimizer_converts_it(mk, 
     sol = from_optimizer(solve(for_optimizer(p), TL), p)
     feasible(p, sol, require_all=True)
     assert sorted(len(r) for r in route_jobs(sol).values()) == [1, 1]
+
+
+def _calls(p, sol):
+    jobs = p.job_by_id()
+    return sorted((s.arrival + s.service, s.arrival + s.service + jobs[s.id].video_call_seconds, s.id)
+                  for r in sol.routes for s in r.steps if s.type == "job" and jobs[s.id].video_call_seconds)
+
+
+def test_doctors_on_shift_take_every_planned_call_and_none_outside_their_shifts(mk):
+    """Two doctors on calls 09:00-10:00 and 10:00-12:00, three nurses finishing together: each
+    planned call lies inside one doctor's shift and gets a named doctor (homevisits.video_calls)."""
+    from homevisits import video_calls
+    jobs = [Job(i, i, 45 * MIN, ((9 * H, 11 * H),), frozenset({NURSE}), video_call_seconds=20 * MIN)
+            for i in range(1, 4)]
+    vehicles = [Vehicle(k, k, k, (8 * H, 16 * H), skills=frozenset({NURSE})) for k in range(1, 4)]
+    shifts = ((9 * H, 10 * H), (10 * H, 12 * H))
+    p = mk(jobs, vehicles, remote_doctors=5, call_shifts=shifts)
+    sol = solve(p, TL)
+    feasible(p, sol, require_all=True)
+    calls = _calls(p, sol)
+    doctors = [video_calls.Doctor("a", *shifts[0]), video_calls.Doctor("b", *shifts[1])]
+    named, left = video_calls.assign([(jid, a, b) for a, b, jid in calls], doctors)
+    assert left == [] and len(named) == 3
+    for a, b, _ in calls:  # never across 10:00, where one doctor hands over to the other
+        assert b <= 10 * H or a >= 10 * H
+
+
+def test_a_call_with_no_doctor_on_shift_leaves_its_visit_unassigned(mk):
+    """A doctor on calls only 14:00-16:00 cannot take the call of a visit that must end by 12:00."""
+    jobs = [Job(1, 1, 45 * MIN, ((9 * H, 11 * H),), frozenset({NURSE}), video_call_seconds=20 * MIN),
+            Job(2, 2, 45 * MIN, ((13 * H, 15 * H),), frozenset({NURSE}), video_call_seconds=20 * MIN)]
+    vehicles = [Vehicle(1, 0, 0, (8 * H, 18 * H), skills=frozenset({NURSE}))]
+    p = mk(jobs, vehicles, call_shifts=((14 * H, 16 * H),))
+    sol = solve(p, TL)
+    feasible(p, sol)
+    assert sol.unassigned == (1,)
+    (a, b, jid), = _calls(p, sol)
+    assert jid == 2 and 14 * H <= a and b <= 16 * H

@@ -551,3 +551,17 @@ def test_output_format_and_feasible():
     assert s["unassigned"] == 0 and s["routes"] == 2 and s["delivery"] == [3] and s["priority"] == 50
     assert_vroom_invariants(p, out)
     assert any(st["type"] == "break" and st["id"] == 10 for r in out["routes"] for st in r["steps"])
+
+
+def test_call_shifts_extension_round_trips_and_bad_ones_are_refused():
+    """``call_shifts`` (doctors on shift for video calls) is read and written back; a shift ending
+    before it starts is an input error, never ignored."""
+    from dispatch import vroom_io
+    doc = {"vehicles": [{"id": 1, "start": [18.0, 59.3]}],
+           "jobs": [{"id": 1, "location": [18.01, 59.31], "service": 600, "video_call_seconds": 900}],
+           "call_shifts": [[3600, 7200]]}
+    p = vroom_io.parse_problem(doc)
+    assert p.call_shifts == ((3600, 7200),)
+    assert vroom_io.problem_to_vroom_input(p)["call_shifts"] == [[3600, 7200]]
+    with pytest.raises(vroom_io.InputError):
+        vroom_io.parse_problem({**doc, "call_shifts": [[7200, 3600]]})

@@ -103,6 +103,7 @@ def ruin_and_recreate(problem: Problem, cfg: SearchConfig, seed: int, deadline: 
             jobs=tuple(jobs[j] for j in sub_jobs),
             durations=D,
             remote_doctors=problem.remote_doctors,
+            call_shifts=problem.call_shifts,
             locked={vid: problem.locked[vid] for vid in chosen if vid in problem.locked},
             previous_routes=problem.previous_routes,
             reassignment_cost=problem.reassignment_cost,

@@ -14,7 +14,9 @@ One routing node per visit plus a start and an end node per vehicle:
   on arrival); no "inside the route span" constraint (it needs the slow CP feasibility filter): a
   break placed before the start / after the end is taken at the start / end location;
 - remote doctors: an optional call interval after each nurse visit with a video call, and a
-  Cumulative constraint of capacity ``remote_doctors`` over them (checked by the CP filter);
+  Cumulative constraint of capacity ``remote_doctors`` over them (checked by the CP filter); with
+  doctors on shift (``call_shifts``) the capacity follows them: fixed blocker intervals take the
+  doctors off shift out of it, and ``with_call_windows`` keeps each call inside one stretch of them;
 - stability: a "reassign" dimension with per-vehicle unary transits (``reassignment_cost`` for a
   visit whose previous vehicle was another one), span cost coefficient 1;
 - locks: NextVar chains from the vehicle start (locked visits are mandatory).
@@ -25,10 +27,12 @@ import random
 from itertools import compress
 from operator import itemgetter
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..problem import UNBOUNDED_END, Job, Problem
+from homevisits import video_calls
+
+from ..problem import UNBOUNDED_END, Job, Problem, TimeWindow
 
 
 @dataclass
@@ -99,10 +103,47 @@ def allowed_vehicles(problem: Problem, job: Job) -> list[int]:
 
 def unservable(problem: Problem) -> set[int]:
     """Ids of the visits no plan can serve: no vehicle has their skills, or they need a remote
-    doctor and there is none (locked visits are kept: the model then fails on them)."""
+    doctor and there is none (no doctor on shift when their call could run) (locked visits are kept:
+    the model then fails on them)."""
     locked = {jid for seq in problem.locked.values() for jid in seq}
     return {j.id for j in problem.jobs if j.id not in locked
-            and (not allowed_vehicles(problem, j) or (j.video_call_seconds > 0 and problem.remote_doctors == 0))}
+            and (not allowed_vehicles(problem, j) or no_doctor_for(problem, j))}
+
+
+def no_doctor_for(problem: Problem, job: Job) -> bool:
+    """Does ``job``'s video call find no remote doctor at any time it could run?"""
+    if job.video_call_seconds <= 0:
+        return False
+    if problem.call_shifts:
+        return not call_windows(problem, job)
+    return problem.remote_doctors == 0
+
+
+def call_windows(problem: Problem, job: Job) -> tuple[TimeWindow, ...]:
+    """``job``'s service-start windows cut to where its call lies inside one stretch of doctors on
+    shift (``problem.call_shifts``); empty when nowhere."""
+    segs = video_calls.segments(problem.call_shifts)
+    allowed = [(a - job.service, b - job.service)
+               for a, b in video_calls.call_start_windows(segs, job.video_call_seconds)]
+    wins = job.time_windows or ((0, UNBOUNDED_END),)
+    return tuple(sorted((max(a, c), min(b, d)) for a, b in wins for c, d in allowed if max(a, c) <= min(b, d)))
+
+
+def with_call_windows(problem: Problem) -> Problem:
+    """``problem`` with each video-call visit's windows cut to its ``call_windows`` when doctors are
+    on shift for calls (not the locked visits: theirs are happening; nor those whose call fits
+    nowhere: ``unservable`` leaves them out)."""
+    if not problem.call_shifts:
+        return problem
+    locked = {jid for seq in problem.locked.values() for jid in seq}
+    jobs = []
+    for j in problem.jobs:
+        if j.video_call_seconds > 0 and j.id not in locked:
+            wins = call_windows(problem, j)
+            if wins and wins != tuple(sorted(j.time_windows)):
+                j = replace(j, time_windows=wins)
+        jobs.append(j)
+    return replace(problem, jobs=tuple(jobs))
 
 
 class Neighbours:
@@ -273,7 +314,9 @@ def build(problem: Problem, seed: int = 0, *, validate: bool = True,
             time_dim.SetBreakIntervalsOfVehicle(intervals, k, node_visit_transits)
 
     # Remote doctors: capacity on the video calls following nurse visits.
-    if problem.remote_doctors is not None:
+    if problem.call_shifts:
+        _doctors_on_shift(problem, m, solver, horizon, locked_ids)
+    elif problem.remote_doctors is not None:
         calls, demands = [], []
         for node, j in enumerate(jobs):
             if j.video_call_seconds <= 0:
@@ -322,6 +365,35 @@ def build(problem: Problem, seed: int = 0, *, validate: bool = True,
     for k in range(nv):
         routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(k)))
     return m
+
+
+def _doctors_on_shift(problem: Problem, m: Model, solver, horizon: int, locked_ids: set) -> None:
+    """The calls (of visits not locked) against the doctors on shift over the day: one Cumulative of
+    the most doctors ever on shift, with fixed intervals holding the places of those off shift."""
+    segs = video_calls.segments(problem.call_shifts)
+    cap = max((n for _, _, n in segs), default=0)
+    calls = []
+    for j in m.jobs:
+        if j.video_call_seconds <= 0 or j.id in locked_ids:
+            continue
+        idx = m.job_index[j.id]
+        call_start = solver.IntVar(0, horizon + j.service, f"call:{j.id}")
+        solver.Add(call_start == m.time_dim.CumulVar(idx) + j.service)
+        calls.append(solver.FixedDurationIntervalVar(call_start, j.video_call_seconds, m.routing.ActiveVar(idx),
+                                                     f"calliv:{j.id}"))
+    if not calls or cap <= 0:
+        return
+    end = horizon + max(j.service + j.video_call_seconds for j in m.jobs) + 1
+    blockers, demands, t = [], [], 0
+    for a, b, n in segs + [(end, end, cap)]:
+        if a > t:
+            blockers.append(solver.FixedInterval(t, a - t, f"off:{t}"))
+            demands.append(cap)
+        if n < cap and b > a:
+            blockers.append(solver.FixedInterval(a, b - a, f"few:{a}"))
+            demands.append(cap - n)
+        t = max(t, b)
+    solver.Add(solver.Cumulative(calls + blockers, [1] * len(calls) + demands, cap, "doctors_on_shift"))
 
 
 def job_routes(m: Model, assignment) -> dict[int, list[int]]:

@@ -20,7 +20,7 @@ def extract(m: Model, assignment) -> Solution:
             vid, b = m.break_intervals[name]
             breaks_by_vehicle.setdefault(vid, []).append((el.StartValue(), b))
     prev_vehicle = {jid: vid for vid, seq in p.previous_routes.items() for jid in seq}
-    calls_limited = p.remote_doctors is not None and any(j.video_call_seconds > 0 for j in p.jobs)
+    calls_limited = p.calls_limited() and any(j.video_call_seconds > 0 for j in p.jobs)
     routes, served = [], set()
     tot_travel = tot_service = tot_wait = reassign = 0
     for k, v in enumerate(p.vehicles):

@@ -18,11 +18,13 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from homevisits import video_calls
+
 from ..problem import Problem, Solution
 from .config import DEFAULT_CONFIG, SearchConfig, cpus
 from .construction import insert, portfolio, run, visit_routes
 from .lns import improve, nearest
-from .model import allowed_vehicles, job_routes, objective, ortools_loaded
+from .model import allowed_vehicles, job_routes, objective, ortools_loaded, with_call_windows
 from .plan import extract, merge
 from .processes import run_parallel
 
@@ -43,12 +45,13 @@ def solve(problem: Problem, time_limit_s: float = 10.0, seed: int = 0, *,
         time_limit_s = max(0.05, time_limit_s - min(0.5, 0.03 * time_limit_s))
     problem.validate()
     _refuse_unmodelled(problem)
+    original, problem = problem, with_call_windows(problem)
     comps = components(problem)
     cfg = config or DEFAULT_CONFIG
     n_cpus = cpus(cfg)
     if len(comps) <= 1:
         return _solve_one(problem, time_limit_s, seed, solution_limit, replace(cfg, lns_workers=n_cpus),
-                          initial_routes)
+                          initial_routes)  # (windows cut to the doctors' stretches are windows of `original`)
     served_pos = {i for _, js in comps for i in js}
     unassigned = [problem.jobs[i].id for i in range(len(problem.jobs)) if i not in served_pos]
     parts = []
@@ -62,6 +65,7 @@ def solve(problem: Problem, time_limit_s: float = 10.0, seed: int = 0, *,
             jobs=tuple(problem.jobs[i] for i in js),
             durations=problem.durations,
             remote_doctors=problem.remote_doctors,
+            call_shifts=problem.call_shifts,
             locked={v: s for v, s in problem.locked.items() if v in vids},
             previous_routes={v: tuple(j for j in s if j in jids) for v, s in problem.previous_routes.items()
                              if v in vids},
@@ -79,7 +83,7 @@ def solve(problem: Problem, time_limit_s: float = 10.0, seed: int = 0, *,
         solved = _solve_parts(parts, deadline, seed, solution_limit, cfg)
     # Reassignment costs for jobs whose previous vehicle is in another component are not counted
     # by the sub-solves (such a move is impossible by skills anyway).
-    return replace(merge(problem, solved, unassigned), computing_time_ms=int((time.monotonic() - t0) * 1000),
+    return replace(merge(original, solved, unassigned), computing_time_ms=int((time.monotonic() - t0) * 1000),
                    status=",".join(s.status for s in solved))
 
 
@@ -128,7 +132,7 @@ def components(problem: Problem) -> list[tuple[list[int], list[int]]]:
             for k in allowed[1:]:
                 union(allowed[0], k)
         job_vehicles.append(allowed)
-        if allowed and j.video_call_seconds > 0 and problem.remote_doctors is not None:
+        if allowed and j.video_call_seconds > 0 and problem.calls_limited():
             if call_anchor is None:
                 call_anchor = allowed[0]
             union(call_anchor, allowed[0])
@@ -174,17 +178,25 @@ def _solve_parts_parallel(parts, workers: int, deadline: float, seed: int, solut
 
 
 def _drop_overlapping_calls(problem: Problem, sol: Solution) -> dict[int, list[int]]:
-    """Job routes of ``sol`` without the video-call jobs that push calls above capacity."""
+    """Job routes of ``sol`` without the video-call jobs that push calls above capacity (with doctors
+    on shift: those no doctor can take, ``homevisits.video_calls.assign``; locked ones stay)."""
     jobs = problem.job_by_id()
     calls = []
+    locked = {jid for seq in problem.locked.values() for jid in seq}
     for r in sol.routes:
         for st in r.steps:
-            if st.type == "job" and jobs[st.id].video_call_seconds > 0:
+            if st.type == "job" and jobs[st.id].video_call_seconds > 0 and st.id not in locked:
                 a = st.arrival + st.service
                 calls.append((a, a + jobs[st.id].video_call_seconds, jobs[st.id].priority, st.id))
     calls.sort()
-    active: list[int] = []  # end times of kept calls
     dropped = set()
+    if problem.call_shifts:
+        doctors = [video_calls.Doctor(str(k), a, b) for k, (a, b) in enumerate(problem.call_shifts)]
+        _, left = video_calls.assign([(jid, a, b) for a, b, _p, jid in calls], doctors)
+        dropped = set(left)
+        return {r.vehicle: [st.id for st in r.steps if st.type == "job" and st.id not in dropped]
+                for r in sol.routes}
+    active: list[int] = []  # end times of kept calls
     for a, b, _prio, jid in calls:
         active = [e for e in active if e > a]
         if len(active) >= (problem.remote_doctors or 0):
@@ -198,7 +210,7 @@ def _solve_one(problem: Problem, time_limit_s: float, seed: int, solution_limit:
                config: SearchConfig | None, initial_routes: dict[int, list[int]] | None) -> Solution:
     cfg = config or DEFAULT_CONFIG
     n_calls = sum(1 for j in problem.jobs if j.video_call_seconds > 0)
-    if problem.remote_doctors is not None and n_calls > problem.remote_doctors:
+    if (problem.call_shifts and n_calls) or (problem.remote_doctors is not None and n_calls > problem.remote_doctors):
         return _solve_with_calls(problem, time_limit_s, seed, solution_limit, cfg, initial_routes)
     return _solve_plain(problem, time_limit_s, seed, solution_limit, cfg, initial_routes)
 
@@ -213,7 +225,7 @@ def _solve_with_calls(problem: Problem, time_limit_s: float, seed: int, solution
     from ..feasibility import check  # no OR-Tools there
 
     t0 = time.monotonic()
-    relaxed = replace(problem, remote_doctors=None)
+    relaxed = replace(problem, remote_doctors=None, call_shifts=())
     first = _solve_plain(relaxed, time_limit_s * 0.4, seed, solution_limit, cfg, initial_routes)
     if not check(problem, first)[0]:
         return first
