@@ -64,7 +64,7 @@ def view(b: BookingModel, now: datetime | None = None) -> dict:
            "starts_at": b.starts_at, "ends_at": b.ends_at, "priority": b.priority or "normal",
            "fee": {"amount": int(b.fee_amount), "currency": b.fee_currency, "reason": b.fee_reason},
            "hold_expires_at": b.hold_expires_at, "payment_status": b.payment_status,
-           "eta": live_eta(b, now) if now is not None else b.eta,
+           **_live(b, now),
            "address": {k: b.address.get(k) for k in ("street", "city", "postal_code")},
            "patient": {"name": (b.patient or {}).get("name")},
            "created_at": b.created_at, "updated_at": b.updated_at}
@@ -77,18 +77,22 @@ def view(b: BookingModel, now: datetime | None = None) -> dict:
     return out
 
 
-def live_eta(b: BookingModel, now: datetime) -> str | None:
-    """The visit's ETA as of `now`, recomputed from its clinician's live route (visit events,
-    position, travel: homevisits.live_eta) with one GetItem; the copy the last plan wrote when
-    there is no live route (or the visit is no longer on the way)."""
-    if b.status not in (S.CONFIRMED, S.EN_ROUTE, S.ARRIVED) or not b.clinician_id:
-        return b.eta
-    from homevisits.live_eta import eta_of
+def _live(b: BookingModel, now: datetime | None) -> dict:
+    """The visit's `eta` as of `now`, recomputed from its clinician's live route (visit events,
+    position, travel: homevisits.live_eta) with one GetItem (the copy the last plan wrote when there
+    is no live route, or the visit is no longer on the way); and, after a nurse visit, its
+    `video_call` (the doctor's name and the expected time) when the plan gave it one."""
+    if now is None or b.status not in (S.CONFIRMED, S.EN_ROUTE, S.ARRIVED) or not b.clinician_id:
+        return {"eta": b.eta}
+    from homevisits.live_eta import call_of, eta_of
     from homevisits.persistence import live
     from homevisits.regions import load_config
     item = live.get_route(b.region_day, b.clinician_id)
-    e = eta_of(item.route() if item else None, b.booking_id, now, load_config().region(b.region).travel or None)
-    return e.eta if e else b.eta
+    route = item.route() if item else None
+    e = eta_of(route, b.booking_id, now, load_config().region(b.region).travel or None)
+    eta = e.eta if e else b.eta
+    call = call_of(route, b.booking_id, eta)
+    return {"eta": eta, **({"video_call": call} if call else {})}
 
 
 def _local_end(b: BookingModel) -> str:

@@ -101,7 +101,8 @@ def move_visit(region: RegionId, date: DateStr, body: Annotated[MoveIn, Body()])
     return plan.to_public()
 
 
-@app.get("/me/route", summary="The calling clinician's stops of a day, in order, with ETAs")
+@app.get("/me/route", summary="The calling clinician's stops of a day, in order, with ETAs (a doctor on "
+                               "video calls: their calendar of calls)")
 def my_route(date: Annotated[Optional[str], Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None):
     caller = current_caller(app).require("clinician")
     if not caller.region:
@@ -112,8 +113,9 @@ def my_route(date: Annotated[Optional[str], Query(pattern=r"^\d{4}-\d{2}-\d{2}$"
     now = default_clock().now()
     region = load_config().region(caller.region)
     day = _day(date) if date else region.local_date(now)
-    route = clinician_route(caller, region.id, day, now, repo=repository)
-    return live.show_on_route(route, region_day_key(region.id, day), caller.sub, now)
+    plan = repository.get_plan(region.id, day)
+    route = clinician_route(caller, region.id, day, now, repo=repository, plan=plan)
+    return live.show_on_route(route, region_day_key(region.id, day), caller.sub, now, plan=plan)
 
 
 @app.post("/visits/<id>/events", summary="Mark a visit on the way, arrived, completed or no-show")

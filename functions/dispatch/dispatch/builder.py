@@ -15,7 +15,9 @@ What goes in:
   the shift's break window (the ledger's `break` {earliest, latest, minutes}, local times; default
   `homevisits.capacity.DEFAULT_BREAK`, 30 minutes starting 11:00–13:30), clipped to the shift and
   left out when the shift does not reach it — the same rule the booking side's capacity check uses;
-- remote doctors: the region's `remote_doctors` for the nurse visits' video calls;
+- remote doctors: the doctors on shift for video calls (a doctor's shift with `video_calls`: no
+  route, their shifts are the problem's `call_shifts`), or, when none is declared, the region's
+  `remote_doctors` for the nurse visits' video calls;
 - `now`: a visit not yet under way cannot start before now;
 - previous plan routes: warm start, and a reassignment cost so a re-plan moves few visits;
 - unkept visits (their clinician left the day and they fit nowhere else: `booking.service`'s
@@ -82,6 +84,8 @@ class ShiftInput:
     end_location: Point
     break_window: tuple[datetime, datetime] | None = None  # UTC; earliest and latest start of the lunch
     break_minutes: int = 0
+    video_calls: bool = False  # a doctor on the nurse visits' video calls: no route
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ class RegionDayInputs:
             "shifts": sorted([s.clinician_id, s.role, s.start.isoformat(), s.end.isoformat(), list(s.start_location),
                               list(s.end_location),
                               [t.isoformat() for t in s.break_window] if s.break_window else None,
-                              s.break_minutes]
+                              s.break_minutes, s.video_calls, s.name]
                              for s in self.shifts),
             "remote_doctors": getattr(self.region, "remote_doctors", None),
         }
@@ -140,6 +144,7 @@ class BuiltProblem:
     now_t: int | None = None
     locations: tuple = ()
     time_zone: str = "UTC"
+    call_doctors: dict = field(default_factory=dict)  # clinician id -> ShiftInput of a doctor on video calls
 
     def booking_job(self) -> dict:
         return {b: j for j, b in self.job_booking.items()}
@@ -189,6 +194,10 @@ def shift_from_ledger(clinician_id: str, raw: dict, region, day: date) -> ShiftI
     tz = region.tz
     start = parse_when(raw["start"], day, tz)
     end = parse_when(raw["end"], day, tz)
+    if raw.get("video_calls"):
+        centre = tuple(region.center)
+        return ShiftInput(clinician_id=clinician_id, role=str(raw.get("role", "doctor")), start=start, end=end,
+                          start_location=centre, end_location=centre, video_calls=True, name=raw.get("name"))
     start_loc = _point(raw.get("start_location"), tuple(region.center))
     end_loc = _point(raw.get("end_location"), start_loc)
     brk = raw.get("break") if isinstance(raw.get("break"), dict) else DEFAULT_BREAK
@@ -196,7 +205,7 @@ def shift_from_ledger(clinician_id: str, raw: dict, region, day: date) -> ShiftI
               parse_when(brk.get("latest", DEFAULT_BREAK["latest"]), day, tz))
     return ShiftInput(clinician_id=clinician_id, role=str(raw.get("role", "doctor")), start=start, end=end,
                       start_location=start_loc, end_location=end_loc, break_window=window,
-                      break_minutes=int(brk.get("minutes", DEFAULT_BREAK["minutes"])))
+                      break_minutes=int(brk.get("minutes", DEFAULT_BREAK["minutes"])), name=raw.get("name"))
 
 
 def build_problem(inputs: RegionDayInputs, visit_types: dict, *, travel: TravelTimeProvider | None = None,
@@ -231,7 +240,8 @@ def build_problem(inputs: RegionDayInputs, visit_types: dict, *, travel: TravelT
             points.append(key)
         return index[key]
 
-    shifts = sorted(inputs.shifts, key=lambda s: s.clinician_id)
+    call_doctors = {s.clinician_id: s for s in inputs.shifts if s.video_calls}
+    shifts = sorted((s for s in inputs.shifts if not s.video_calls), key=lambda s: s.clinician_id)
     vehicles, vehicle_clinician = [], {}
     for vid, s in enumerate(shifts, start=1):
         lo, hi = t(s.start), t(s.end)
@@ -318,9 +328,10 @@ def build_problem(inputs: RegionDayInputs, visit_types: dict, *, travel: TravelT
     matrix = travel.matrix(points) if points else []
     durations = tuple(tuple(int(x) for x in row) for row in matrix)
     problem = Problem(tuple(vehicles), tuple(jobs), durations,
-                      remote_doctors=getattr(region, "remote_doctors", None), locked=locked,
+                      remote_doctors=getattr(region, "remote_doctors", None),
+                      call_shifts=tuple(sorted((t(s.start), t(s.end)) for s in call_doctors.values())), locked=locked,
                       previous_routes=previous, reassignment_cost=reassignment_cost if previous else 0)
     return BuiltProblem(problem=problem, origin=origin, job_booking=job_booking,
                         vehicle_clinician=vehicle_clinician, visits=visits, shifts={s.clinician_id: s for s in shifts},
                         excluded=excluded, now_t=now_t, locations=tuple(points),
-                        time_zone=getattr(region, "time_zone", "UTC"))
+                        time_zone=getattr(region, "time_zone", "UTC"), call_doctors=call_doctors)

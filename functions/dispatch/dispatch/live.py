@@ -55,9 +55,44 @@ def _tz(region_id: str):
     return load_config().region(region_id).tz
 
 
+def ready_for_calls(items: dict, now: datetime) -> dict[str, datetime]:
+    """booking id -> when its nurse is expected to be ready for the video call (live ETA + service),
+    from the region-day's live items."""
+    from datetime import timedelta
+    out: dict[str, datetime] = {}
+    for item in items.values():
+        if not item.stops:
+            continue
+        service = {s["booking_id"]: int(s.get("service_s") or 0) for s in item.stops}
+        for bid, e in current(item, now).items():
+            out[bid] = parse_utc(e.eta) + timedelta(seconds=service.get(bid, 0))
+    return out
+
+
+def show_calls(video: dict | None, stops: list[dict], doctor_calls: list[dict] | None, items: dict,
+               now: datetime, tz) -> None:
+    """The video calls as now expected (dispatch.video.expected_slots: the nurses' live ETAs, each
+    doctor's calls in order, never overlapping) on `stops`' `video_call` and on `doctor_calls`."""
+    from dispatch.video import expected_slots
+    slots = expected_slots(video, ready_for_calls(items, now))
+
+    def put(d: dict, bid: str) -> None:
+        if bid in slots:
+            a, e = slots[bid]
+            d.update({"expected_start": utc_iso(a), "expected_start_local": a.astimezone(tz).strftime("%H:%M"),
+                      "expected_end": utc_iso(e), "expected_end_local": e.astimezone(tz).strftime("%H:%M")})
+
+    for s in stops:
+        if s.get("video_call"):
+            put(s["video_call"], s["booking_id"])
+    for c in doctor_calls or []:
+        put(c, c["booking_id"])
+
+
 def show_on_plan(plan, now: datetime) -> None:
-    """The dispatcher's plan as of `now`: each stop's live ETA, and the on-time KPIs from the
-    actual arrivals and the live ETAs (one Query of the region-day's live items)."""
+    """The dispatcher's plan as of `now`: each stop's live ETA, the video calls as now expected, and
+    the on-time KPIs from the actual arrivals and the live ETAs (one Query of the region-day's live
+    items)."""
     from dispatch.kpis import DEFAULT_LATE_RISK_MINUTES, timeliness
     items = store.routes_of_day(plan.region_day)
     tz = _tz(plan.region)
@@ -65,15 +100,29 @@ def show_on_plan(plan, now: datetime) -> None:
         item = items.get(r["clinician_id"])
         if item is not None:
             overlay(r["stops"], current(item, now), tz)
+    if plan.video_calls:
+        show_calls(plan.video_calls, [s for r in plan.routes for s in r["stops"]],
+                   [c for d in plan.video_calls.get("doctors", []) for c in d.get("calls", [])], items, now, tz)
     plan.kpis = {**plan.kpis, **timeliness(plan.routes, plan.unassigned,
                                            int(plan.kpis.get("late_risk_minutes", DEFAULT_LATE_RISK_MINUTES)))}
 
 
-def show_on_route(route: dict, region_day: str, clinician_id: str, now: datetime) -> dict:
-    """A clinician's route (GET /me/route) with each stop's live ETA as of `now`."""
+def show_on_route(route: dict, region_day: str, clinician_id: str, now: datetime, plan=None) -> dict:
+    """A clinician's route (GET /me/route) with each stop's live ETA as of `now`; with video calls
+    (a nurse's, or a doctor's calendar) their expected times too, from every route's live item
+    (one Query then, else one GetItem)."""
+    tz = _tz(parse_region_day(region_day)[0])
+    calls = route.get("video_calls")
+    if plan is not None and plan.video_calls and (calls or any(s.get("video_call") for s in route.get("stops", []))):
+        items = store.routes_of_day(region_day)
+        item = items.get(clinician_id)
+        if item is not None and route.get("stops"):
+            overlay(route["stops"], current(item, now), tz)
+        show_calls(plan.video_calls, route.get("stops", []), calls, items, now, tz)
+        return route
     item = store.get_route(region_day, clinician_id) if route.get("stops") else None
     if item is not None:
-        overlay(route["stops"], current(item, now), _tz(parse_region_day(region_day)[0]))
+        overlay(route["stops"], current(item, now), tz)
     return route
 
 

@@ -17,6 +17,7 @@ from homevisits.regions import region_day_key
 
 from dispatch.builder import BuiltProblem
 from dispatch.kpis import DEFAULT_LATE_RISK_MINUTES, compute_kpis
+from dispatch.video import assign_calls
 
 ADDRESS_FIELDS_FOR_DISPATCH = ("street", "city", "postal_code", "lat", "lon")
 
@@ -37,6 +38,7 @@ class Plan:
     announce: dict | None = None  # the PlanChanged detail still to publish (see PlanModel.announce)
     pins: dict = field(default_factory=dict)  # booking id -> clinician id, or None: kept out (dispatch.steering)
     missed: list = field(default_factory=list)  # visits nobody arrived at in their window (closed as missed)
+    video_calls: dict = field(default_factory=dict)  # the doctors' calendars of calls (dispatch.video)
 
     def keep_pins(self, pins: dict) -> None:
         """Carry the dispatcher's pins into this plan (of visits it still has) and mark their stops."""
@@ -61,6 +63,7 @@ class Plan:
         """The body of GET /regions/{region}/plans/{date}."""
         return {"version": self.version, "region": self.region, "date": self.date, "routes": self.routes,
                 "unassigned": self.unassigned, "missed": self.missed, "kpis": self.kpis, "computed_at": self.computed_at,
+                "video_calls": self.video_calls or {"doctors": [], "unassigned": []},
                 "input_version": self.input_version, "trigger": self.trigger,
                 "pins": [{"booking_id": b, "clinician_id": c} for b, c in sorted(self.pins.items())]}
 
@@ -137,12 +140,13 @@ def plan_from_solution(built: BuiltProblem, solution, *, region: str, date: str,
         driving_s = sum(problem.durations[a][b] for a, b in legs)
         first, last = r.steps[0], r.steps[-1]
         routes.append({
-            "clinician_id": clinician, "role": shift.role,
+            "clinician_id": clinician, "role": shift.role, "name": shift.name,
             "shift_start": utc_iso(shift.start), "shift_end": utc_iso(shift.end),
             "start_at": utc_iso(built.at(first.arrival)), "end_at": utc_iso(built.at(last.arrival)),
             "stops": stops, "breaks": breaks, "driving_minutes": round(driving_s / 60, 1),
         })
     routes.sort(key=lambda r: r["clinician_id"])
+    video = assign_calls(built, routes)
     unassigned = []
     for jid in solution.unassigned:
         bid = built.job_booking[jid]
@@ -171,7 +175,7 @@ def plan_from_solution(built: BuiltProblem, solution, *, region: str, date: str,
     solver = {"computing_time_ms": getattr(solution, "computing_time_ms", 0), "status": getattr(solution, "status", "")}
     return Plan(region=region, date=date, routes=routes, unassigned=unassigned, kpis=kpis,
                 computed_at=utc_iso(computed_at), input_version=input_version, input_hash=input_hash,
-                trigger=trigger, solver=solver, missed=missed)
+                trigger=trigger, solver=solver, missed=missed, video_calls=video)
 
 
 def changed_clinicians(old_routes: list | None, new_routes: list) -> list[str]:
@@ -231,17 +235,24 @@ def _first_name(person: dict | None) -> str | None:
     return name.split()[0] if name else None
 
 
-def clinician_route(caller, region: str, day, now: datetime, *, repo) -> dict:
+def clinician_route(caller, region: str, day, now: datetime, *, repo, plan=False) -> dict:
     """The calling clinician's stops of `day` from the stored plan, with what the visit needs: the
     full address (door code included), the patient's first name and phone, and the symptoms —
     only for visits on their own route, only while the clinical note has not expired. Each read of
     a patient's data is written to that patient's access log.
 
-    `repo`: get_plan, get_bookings, clinical_notes, audit_read (dispatch.repository)."""
-    plan = repo.get_plan(region, day)
+    `repo`: get_plan, get_bookings, clinical_notes, audit_read (dispatch.repository); `plan`: the
+    stored plan when the caller read it already (None: there is none)."""
+    if plan is False:
+        plan = repo.get_plan(region, day)
     route = plan.route_of(caller.sub) if plan else None
     body = {"clinician_id": caller.sub, "region": region, "date": day.isoformat(),
             "plan_version": plan.version if plan else None, "stops": [], "breaks": []}
+    doctor = next((d for d in (plan.video_calls if plan else {}).get("doctors", []) if d["clinician_id"] == caller.sub),
+                  None)
+    if doctor is not None:
+        body["video_calls"] = doctor_calls(caller, region, doctor, now, repo=repo)
+        body.update({"shift_start": doctor["shift_start"], "shift_end": doctor["shift_end"]})
     if route is None:
         return body
     ids = [s["booking_id"] for s in route["stops"]]
@@ -257,6 +268,7 @@ def clinician_route(caller, region: str, day, now: datetime, *, repo) -> dict:
         stops.append({
             **{k: s[k] for k in ("booking_id", "eta", "eta_local", "window_start", "window_end", "visit_type",
                                  "service_minutes", "video_call_minutes")},
+            **({"video_call": s["video_call"]} if s.get("video_call") else {}),
             "status": b.status,
             "address": {k: (b.address or {}).get(k) for k in ("street", "city", "postal_code", "door_code",
                                                               "lat", "lon")},
@@ -268,6 +280,27 @@ def clinician_route(caller, region: str, day, now: datetime, *, repo) -> dict:
     body.update({"stops": stops, "breaks": route.get("breaks", []), "shift_start": route.get("shift_start"),
                  "shift_end": route.get("shift_end"), "driving_minutes": route.get("driving_minutes")})
     return body
+
+
+CALLS_READ = "video_calls:name"
+
+
+def doctor_calls(caller, region: str, doctor: dict, now: datetime, *, repo) -> list[dict]:
+    """A doctor's calendar of video calls (the plan's `video_calls`) as they see it: each call's slot,
+    booking, nurse and the patient's name (their own patients: each read goes to the patient's
+    access log); a call whose booking was cancelled since the plan is left out."""
+    ids = [c["booking_id"] for c in doctor.get("calls", [])]
+    bookings = repo.get_bookings(ids) if ids else {}
+    out = []
+    for c in doctor.get("calls", []):
+        b = bookings.get(c["booking_id"])
+        if b is None or b.region != region or b.status in (S.CANCELLED, S.EXPIRED, S.HELD):
+            continue
+        person = b.for_child or b.patient or {}
+        out.append({**c, "patient": {"name": (person or {}).get("name"), "is_child": bool(b.for_child)},
+                    "status": b.status})
+        repo.audit_read(b.patient_sub, caller.sub, caller.role, b.booking_id, CALLS_READ, now)
+    return out
 
 
 def earliest_times(problem, solution):

@@ -70,7 +70,8 @@ def _plan_from_item(item: PlanModel) -> Plan:
     return Plan(region=item.region, date=item.date, routes=item.routes or [], unassigned=item.unassigned or [],
                 kpis=item.kpis or {}, computed_at=item.computed_at, input_version=item.input_version,
                 input_hash=item.input_hash, trigger=item.trigger or "replan", solver=item.solver or {},
-                version=item.version, announce=item.announce, pins=item.pins or {}, missed=item.missed or [])
+                version=item.version, announce=item.announce, pins=item.pins or {}, missed=item.missed or [],
+                video_calls=item.video_calls or {})
 
 
 def get_plan(region: str, day: date | str) -> Plan | None:
@@ -84,7 +85,8 @@ def save_plan(plan: Plan, expected_version: int | None) -> Plan:
     item = PlanModel(plan.region_day, region=plan.region, date=plan.date, input_version=plan.input_version,
                      input_hash=plan.input_hash, routes=plan.routes, unassigned=plan.unassigned, kpis=plan.kpis,
                      computed_at=plan.computed_at, trigger=plan.trigger, solver=plan.solver,
-                     announce=plan.announce, pins=plan.pins or None, missed=plan.missed or None)
+                     announce=plan.announce, pins=plan.pins or None, missed=plan.missed or None,
+                     video_calls=plan.video_calls or None)
     if not save_plan_item(item, expected_version):
         raise StalePlan(f"plan of {plan.region_day} not stored: a newer or concurrent plan exists")
     plan.version = item.version

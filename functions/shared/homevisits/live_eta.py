@@ -109,7 +109,9 @@ def route_snapshot(stops: list[dict], start: dict, breaks: list[dict]) -> dict:
     each break belongs before the first stop whose planned ETA is after the break's start."""
     snap = [{"booking_id": s["booking_id"], "lat": (s.get("address") or {}).get("lat"),
              "lon": (s.get("address") or {}).get("lon"), "window_start_at": s["window_start_at"],
-             "window_end_at": s["window_end_at"], "service_s": int(s.get("service_minutes") or 0) * 60}
+             "window_end_at": s["window_end_at"], "service_s": int(s.get("service_minutes") or 0) * 60,
+             **({"video_call": {k: s["video_call"].get(k) for k in ("doctor_name", "start", "end")}}
+                if s.get("video_call") else {})}
             for s in stops]
     placed = []
     for b in breaks:
@@ -144,6 +146,22 @@ def tells(etas: dict[str, LiveEta], told: dict, margin_minutes: int) -> tuple[li
                         "reason": "late" if newly_late else "moved"})
             told[bid] = {"eta": e.eta, "late": e.late or bool(heard.get("late"))}
     return out, told
+
+
+def call_of(route: dict | None, booking_id: str, eta: str | None) -> dict | None:
+    """The video call after a nurse visit as its patient sees it: the doctor's name and when the call
+    is expected — its planned slot, later when the nurse's live ETA plus the service is later (the
+    doctor's other calls can push it further: the nurse and the doctor see that; dispatch.video)."""
+    stop = next((s for s in (route or {}).get("stops") or [] if s["booking_id"] == booking_id), None)
+    call = stop.get("video_call") if stop else None
+    if stop is None or not call or not call.get("start"):
+        return None
+    start, end = parse_utc(call["start"]), parse_utc(call["end"])
+    if eta:
+        ready = parse_utc(eta) + timedelta(seconds=int(stop.get("service_s") or 0))
+        if ready > start:
+            start, end = ready, ready + (end - start)
+    return {"doctor_name": call.get("doctor_name"), "start": utc_iso(start), "end": utc_iso(end)}
 
 
 def eta_of(route: dict | None, booking_id: str, now: datetime, profile: dict | None = None) -> LiveEta | None:

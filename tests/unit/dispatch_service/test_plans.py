@@ -57,10 +57,25 @@ def test_a_visit_no_one_can_reach_is_unassigned_with_a_reason(day_plan):
 
 
 def test_plan_holds_no_personal_data(day_plan):
-    """Names, personal numbers, phones, door codes and symptoms never enter a plan."""
-    text = str(Plan.to_public(day_plan[2]))
-    for word in ("personal_number", "phone", "door_code", "symptoms", "name"):
+    """Patients' names, personal numbers, phones, door codes and symptoms never enter a plan; the
+    only names in it are the staff's (a route's clinician, a video call's doctor and nurse)."""
+    public = Plan.to_public(day_plan[2])
+    text = str(public)
+    for word in ("personal_number", "phone", "door_code", "symptoms", "patient"):
         assert word not in text
+
+    def name_keys(x, where=""):
+        if isinstance(x, dict):
+            for k, v in x.items():
+                if "name" in k:
+                    yield where, k
+                yield from name_keys(v, k)
+        elif isinstance(x, list):
+            for v in x:
+                yield from name_keys(v, where)
+
+    assert set(name_keys(public)) <= {("routes", "name"), ("video_call", "doctor_name"), ("doctors", "name"),
+                                      ("calls", "nurse_name"), ("unassigned", "nurse_name")}
 
 
 def test_a_visit_type_no_clinician_has_is_reported_as_such(rd, config):

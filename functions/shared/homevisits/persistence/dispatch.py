@@ -42,6 +42,7 @@ class PlanModel(Model):
     pins = JSONAttribute(null=True)
     # Visits closed as missed (nobody arrived in the window): [{"booking_id", "reason", ...}].
     missed = JSONAttribute(null=True)
+    video_calls = JSONAttribute(null=True)  # the doctors' calendars of video calls (dispatch.video)
     version = VersionAttribute()
 
 
