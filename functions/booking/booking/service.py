@@ -529,7 +529,7 @@ def put_shift(ctx: Context, caller: Caller, region_id: str, clinician_id: str, d
         if not region.contains(loc.lat, loc.lon):
             raise AddressOutsideRegion(f"the shift's start/end location is outside {region.name}")
     raw = _shift_raw(body)
-    if raw["break"]["earliest"] > raw["break"]["latest"]:
+    if "break" in raw and raw["break"]["earliest"] > raw["break"]["latest"]:
         raise InvalidRequest("the break's earliest start is after its latest", code="invalid_shift")
     return _change_shift(ctx, region, clinician_id, day, raw, override=override)
 

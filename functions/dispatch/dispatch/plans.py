@@ -91,9 +91,18 @@ def unassigned_reason(built: BuiltProblem, job_id: int) -> str:
     job = p.job_by_id()[job_id]
     if not any(job.skills <= v.skills for v in p.vehicles):
         return "no_clinician_with_skill"
-    if job.video_call_seconds and p.remote_doctors == 0:
+    if job.video_call_seconds and (p.remote_doctors == 0 if not p.call_shifts else not _call_fits(p, job)):
         return "no_remote_doctor"
     return "no_capacity"
+
+
+def _call_fits(problem, job) -> bool:
+    """Can `job`'s video call lie inside one stretch of the doctors on shift at some time of its window?"""
+    from homevisits import video_calls
+    segs = video_calls.segments(problem.call_shifts)
+    wins = job.time_windows or ((0, 2**31 - 1),)
+    return any(max(a, c - job.service) <= min(b, d - job.service)
+               for a, b in wins for c, d in video_calls.call_start_windows(segs, job.video_call_seconds))
 
 
 def plan_from_solution(built: BuiltProblem, solution, *, region: str, date: str, computed_at: datetime,

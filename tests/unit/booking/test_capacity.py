@@ -215,3 +215,36 @@ def test_visits_under_way_must_stay_with_their_clinician():
     day = Day((shift("d1"),), (visit("going", 0),), 1)
     assert absorb(day, {"d2": ["going"]}, keep=frozenset({"going"})) is None
     assert absorb(day, {"d1": ["going"]}, keep=frozenset({"going"}))[1] == []
+
+
+def test_a_nurse_visit_is_accepted_only_where_a_doctor_on_shift_can_take_its_call():
+    """One doctor on video calls 06:00-07:00 (T0-relative): a nurse visit in the 08-10 window (T0 + 0..2 h)
+    cannot end with a call then; in the 04-06 window it can, its call inside the doctor's shift. The
+    region's remote_doctors count no longer applies once a doctor is declared."""
+    nurses = (shift("n1", "nurse", end=12 * H, brk=False), shift("n2", "nurse", end=12 * H, brk=False))
+    calls_on_shift = ((T0 + 6 * H, T0 + 7 * H),)
+    early = visit("early", 0, skill="nurse", service=50 * MIN, call=15 * MIN)
+    assert check(Day(nurses, (), 5, call_shifts=calls_on_shift), early) is None
+    assert check(Day(nurses, (), 5), early) is not None  # the count alone would take it
+    ok = visit("ok", 2, skill="nurse", service=50 * MIN, call=15 * MIN)
+    plan = check(Day(nurses, (), 5, call_shifts=calls_on_shift), ok)
+    assert plan is not None
+    (stop,) = [s for r in plan.routes for s in r.stops]
+    assert stop.call is not None and T0 + 6 * H <= stop.call[0] and stop.call[1] <= T0 + 7 * H
+    # a second visit whose call would overlap: the one doctor takes it after the first call
+    two = Day(nurses, (ok,), 5, call_shifts=calls_on_shift)
+    other = visit("other", 2, skill="nurse", service=50 * MIN, call=15 * MIN, loc=near(3))
+    plan2 = check(two, other)
+    assert plan2 is not None and violations(Day(nurses, (ok, other), 5, call_shifts=calls_on_shift), plan2) == []
+
+
+def test_doctors_on_video_calls_in_the_ledger_are_no_route():
+    """A ledger shift with video_calls becomes a call shift, never a clinician driving visits."""
+    tz = ZoneInfo("Europe/Stockholm")
+    shifts = {"n1": {"role": "nurse", "start": "08:00", "end": "16:00",
+                     "start_location": {"lat": CENTER[0], "lon": CENTER[1]}},
+              "dr": {"role": "doctor", "start": "09:00", "end": "12:00", "video_calls": True, "name": "Dr Berg"}}
+    day = day_from_ledger(shifts, {}, day=date(2026, 12, 1), tz=tz, remote_doctors=2, travel=None,
+                          counted=lambda *_: True)
+    assert [s.clinician_id for s in day.shifts] == ["n1"]
+    assert len(day.call_shifts) == 1 and day.call_shifts[0][1] - day.call_shifts[0][0] == 3 * H
