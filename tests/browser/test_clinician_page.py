@@ -157,3 +157,55 @@ def test_the_phone_page_shares_the_position_only_when_ticked(api, route_day):
             browser.close()
     item = live.get_route(f"{REGION}#{body['date']}", route_day["nurse"])
     assert item is not None and (item.position["lat"], item.position["lon"]) == (where["latitude"], where["longitude"])
+
+
+def test_the_phone_page_shows_the_nurse_her_video_call_and_the_doctor_his_calendar(api, route_day):
+    """A doctor declared on video calls for the day: after the re-plan, the nurse's page shows each
+    remaining visit's call with the doctor's name and slot, and the doctor's page lists the same
+    calls (patient, nurse, booking) at the same times."""
+    chromium = _browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    day, run = route_day["day"], uuid.uuid4().hex[:6]
+    dispatcher = api.token("dispatcher", f"disp-{run}", REGION)
+    doctor = f"phone-vdoc-{run}"
+    r = api.put(f"/regions/{REGION}/clinicians/{doctor}/shifts/{day}", dispatcher,
+                {"role": "doctor", "video_calls": True, "start": "08:00", "end": "20:00", "name": "Dr Vera Holm"})
+    assert r.status_code == 200, r.text
+    r = api.post(f"/regions/{REGION}/plans/{day}/optimize", dispatcher, {"time_limit_s": 1})
+    assert r.status_code == 200, r.text
+    route = api.get(f"/me/route?date={day}", route_day["token"]).json()
+    with_calls = {s["booking_id"]: s["video_call"] for s in route["stops"] if s.get("video_call")}
+    assert with_calls and all(vc["doctor_id"] == doctor for vc in with_calls.values()), route
+
+    OUTPUT.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(**PHONE).new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{api.base}/clinician#token={route_day['token']}&date={day}")
+            page.wait_for_selector("body[data-rendered='true']", timeout=20000)
+            shown = {}
+            for bid in with_calls:
+                text = page.locator(f"li.stop[data-booking='{bid}'] .vcall").inner_text()
+                assert "Dr Vera Holm" in text, text
+                shown[bid] = text.split(" with ")[0].replace("Video call ", "")
+            page.screenshot(path=str(OUTPUT / "clinician-video-call.png"), full_page=True)
+
+            page = browser.new_context(**PHONE).new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{api.base}/clinician#token={api.token('clinician', doctor, REGION)}&date={day}")
+            page.wait_for_selector("body[data-rendered='true']", timeout=20000)
+            slots = page.locator("li.callslot")
+            assert sorted(slots.nth(i).get_attribute("data-booking") for i in range(slots.count())) == sorted(with_calls)
+            for bid, when in shown.items():
+                card = page.locator(f"li.callslot[data-booking='{bid}']")
+                assert card.locator(".when").inner_text() == when  # the same slot as on the nurse's phone
+                assert route_day["nurse"] in card.locator(".meta").inner_text()
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
+            page.screenshot(path=str(OUTPUT / "clinician-doctor-calls.png"), full_page=True)
+            assert not errors, errors
+        finally:
+            browser.close()

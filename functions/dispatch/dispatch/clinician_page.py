@@ -11,7 +11,9 @@ symptoms), rendered only as text nodes; every read is audited by the API.
 Per stop: the ETA and the booked window in local time, a navigation link (Apple Maps on iOS, a
 `geo:` URI elsewhere, which Android hands to the installed navigation app), the door code, a call
 button (`tel:`), and the event buttons that are legal in the visit's state (the state machine is the
-API's: a refused move shows the API's message).
+API's: a refused move shows the API's message). A nurse visit's stop shows its video call: the
+doctor's name and the slot (as now expected); a doctor on video calls sees their calendar of calls
+(time, patient, nurse, booking) instead of stops.
 """
 from __future__ import annotations
 
@@ -49,6 +51,9 @@ button:disabled{opacity:.5;cursor:wait}.empty{padding:30px 10px;text-align:cente
 .break{background:#eceff1;border-radius:8px;padding:8px 12px;margin:0 0 12px;font-size:14px;color:#455a64}
 .late{margin-left:6px;font-size:12px;font-weight:700;color:#fff;background:#d62728;border-radius:4px;padding:1px 5px}
 header label{font-size:13px;display:flex;gap:4px;align-items:center}
+.vcall{margin-top:6px;padding:6px 8px;background:#eef3fd;border-radius:6px;font-size:15px}.vcall.flag{background:#fbe9e7;color:#b3261e}
+#calls h2{font-size:17px;margin:4px 2px 8px}li.callslot{background:#fff;border:1px solid #d9e0e6;border-left:6px solid #7b61ff;border-radius:10px;padding:10px 12px;margin:0 0 10px}
+li.callslot .when{font-size:20px;font-weight:700}li.callslot .meta{font-size:13px;color:#5b6b7a}
 </style></head>
 <body data-rendered="false">
 <header>
@@ -59,6 +64,7 @@ header label{font-size:13px;display:flex;gap:4px;align-items:center}
 </header>
 <main>
   <div id="summary" class="summary"></div>
+  <section id="calls" hidden><h2>Video calls</h2><ol id="calllist"></ol></section>
   <ol id="stops"></ol>
 </main>
 <script>
@@ -109,14 +115,36 @@ function navHref(a) {
   return "geo:" + ll + "?q=" + ll + (label ? "(" + label + ")" : "");
 }
 
+function slotText(vc) {
+  const start = vc.expected_start || vc.start, end = vc.expected_end || vc.end;
+  const moved = vc.expected_start && vc.expected_start !== vc.start;
+  return localTime(start) + "–" + localTime(end) + (moved ? " (planned " + localTime(vc.start) + ")" : "");
+}
+function renderCalls(route) {
+  const calls = route.video_calls, box = $("calls"), list = $("calllist");
+  while (list.firstChild) list.removeChild(list.firstChild);
+  box.hidden = !calls;
+  if (!calls) return;
+  if (!calls.length) list.appendChild(node("li", "empty", "No video calls planned for this day."));
+  calls.forEach(c => {
+    const li = node("li", "callslot"); li.dataset.booking = c.booking_id;
+    li.appendChild(node("div", "when", slotText(c)));
+    const p = c.patient || {};
+    li.appendChild(node("div", "who", (p.name || "Patient") + (p.is_child ? " (child)" : "")));
+    li.appendChild(node("div", "meta", "with nurse " + (c.nurse_name || c.nurse_id) + " · booking " + c.booking_id));
+    list.appendChild(li);
+  });
+}
+
 function render(route) {
   const list = $("stops"); while (list.firstChild) list.removeChild(list.firstChild);
+  renderCalls(route);
   const stops = route.stops || [];
   const open = stops.filter(s => !["completed", "no_show", "missed"].includes(s.status));
   $("summary").textContent = stops.length
     ? stops.length + " visits · " + open.length + " left" + (route.shift_start ? " · shift " + localTime(route.shift_start) + "–" + localTime(route.shift_end) : "")
     : "";
-  if (!stops.length) { list.appendChild(node("li", "empty", "No visits planned for this day.")); }
+  if (!stops.length && !route.video_calls) { list.appendChild(node("li", "empty", "No visits planned for this day.")); }
   const current = open.length ? open[0].booking_id : null;
   const breaks = (route.breaks || []).slice();
   stops.forEach((s, i) => {
@@ -139,6 +167,9 @@ function render(route) {
     li.appendChild(node("div", "addr", [a.street, [a.postal_code, a.city].filter(Boolean).join(" ")].filter(Boolean).join(", ")));
     if (a.door_code) { const d = node("div", "door", "Door code "); d.appendChild(node("b", "door-code", a.door_code)); li.appendChild(d); }
     if (s.symptoms) li.appendChild(node("div", "symptoms", s.symptoms));
+    const vc = s.video_call;
+    if (vc) li.appendChild(vc.flag ? node("div", "vcall flag", "Video call " + slotText(vc) + ": no doctor free, call dispatch")
+                                   : node("div", "vcall", "Video call " + slotText(vc) + (vc.doctor_name ? " with " + vc.doctor_name : "")));
     const actions = node("div", "actions");
     const href = navHref(a);
     if (href) { const n = node("a", "nav", "Navigate"); n.href = href; n.rel = "noreferrer"; actions.appendChild(n); }

@@ -150,8 +150,9 @@ def tells(etas: dict[str, LiveEta], told: dict, margin_minutes: int) -> tuple[li
 
 def call_of(route: dict | None, booking_id: str, eta: str | None) -> dict | None:
     """The video call after a nurse visit as its patient sees it: the doctor's name and when the call
-    is expected — its planned slot, later when the nurse's live ETA plus the service is later (the
-    doctor's other calls can push it further: the nurse and the doctor see that; dispatch.video)."""
+    is expected — when the nurse is done (live ETA + service; the planned slot without an ETA). The
+    doctor's previous call running late can push it further: the nurse and the doctor see that
+    (dispatch.video), the patient's one GetItem does not."""
     stop = next((s for s in (route or {}).get("stops") or [] if s["booking_id"] == booking_id), None)
     call = stop.get("video_call") if stop else None
     if stop is None or not call or not call.get("start"):
@@ -159,8 +160,7 @@ def call_of(route: dict | None, booking_id: str, eta: str | None) -> dict | None
     start, end = parse_utc(call["start"]), parse_utc(call["end"])
     if eta:
         ready = parse_utc(eta) + timedelta(seconds=int(stop.get("service_s") or 0))
-        if ready > start:
-            start, end = ready, ready + (end - start)
+        start, end = ready, ready + (end - start)
     return {"doctor_name": call.get("doctor_name"), "start": utc_iso(start), "end": utc_iso(end)}
 
 

@@ -113,14 +113,14 @@ def assign(calls: Iterable[tuple[Hashable, int, int]], doctors: Sequence[Doctor]
 
 
 def expected(calendar: Sequence[tuple[Hashable, int, int]], ready: dict, shift_start: int) -> dict:
-    """One doctor's calls (key, planned start, planned end) as they are now expected: each at its
-    planned start, or later when its nurse is ready only later (`ready[key]`) or the doctor's
-    previous call is not over yet (never before the shift); so a late visit pushes the doctor's
-    later calls, never overlaps them. {key: (start, end)}."""
+    """One doctor's calls (key, planned start, planned end) as they are now expected: each when its
+    nurse is ready (`ready[key]`, the planned start when unknown), once the doctor's previous call
+    is over, never before the shift; so a late visit pushes the doctor's later calls and never
+    overlaps them. {key: (start, end)}."""
     out = {}
     free = shift_start
     for key, s, e in sorted(calendar, key=lambda c: (c[1], str(c[0]))):
-        start = max(s, ready.get(key, s), free)
+        start = max(ready.get(key, s), free)
         out[key] = (start, start + (e - s))
         free = start + (e - s)
     return out

@@ -60,7 +60,8 @@ def seed_region_day(region: str = "stockholm", clinicians: dict | None = None) -
     """A fresh far-future date with a ledger holding the clinicians' 08–17 shifts."""
     from homevisits.persistence.ledger import read_day, save_day
 
-    day = date(2028, 1, 1) + timedelta(days=random.randrange(0, 3000))
+    # the OS's randomness: another module's seeding of `random` must not hand two modules one day
+    day = date(2028, 1, 1) + timedelta(days=random.SystemRandom().randrange(0, 8000))
     clinicians = clinicians or {f"doc-{uuid.uuid4().hex[:6]}": "doctor", f"nurse-{uuid.uuid4().hex[:6]}": "nurse"}
     seeded = Seeded(region, day, clinicians)
     ledger = read_day(seeded.region_day)

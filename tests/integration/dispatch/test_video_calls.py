@@ -68,7 +68,7 @@ def test_nurse_and_doctor_see_the_same_call_slot(api, seed, drain):
     mine = api.get(f"/bookings/{bid}", patient)
     assert mine.status_code == 200, mine.text
     assert mine.json()["video_call"]["doctor_name"] == doctors[doctor_id][0]
-    assert mine.json()["video_call"]["start"] >= call["start"]
+    assert mine.json()["video_call"]["start"] <= call["expected_start"]  # a push by the doctor's previous call aside
 
 
 def test_a_call_no_doctor_can_take_is_flagged_and_the_visit_left_out(api, seed, drain):
