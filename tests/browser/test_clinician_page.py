@@ -206,6 +206,15 @@ def test_the_phone_page_shows_the_nurse_her_video_call_and_the_doctor_his_calend
                 assert route_day["nurse"] in card.locator(".meta").inner_text()
             assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
             page.screenshot(path=str(OUTPUT / "clinician-doctor-calls.png"), full_page=True)
+
+            # the dispatcher's console: the doctor's row on the timeline holds the same calls
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{api.base}/console#token={dispatcher}&region={REGION}&date={day}")
+            page.wait_for_selector("body[data-rendered='true']", timeout=20000)
+            row = page.locator(f"g.clinician-row[data-clinician='{doctor}']")
+            assert row.count() == 1 and "video calls" in row.locator("text").first.inner_text()
+            assert row.locator("rect.call").count() == len(with_calls)
             assert not errors, errors
         finally:
             browser.close()

@@ -72,6 +72,7 @@ svg text{font-family:inherit}.grid{stroke:#e5eaef;stroke-width:1}.gl{font-size:9
       <span><i style="background:#1f77b4;opacity:.25"></i>booked window</span>
       <span><i style="background:#1f77b4"></i>visit (ETA + service)</span>
       <span><i style="background:#c9c9c9"></i>break</span>
+      <span><i style="background:#7b61ff"></i>video call (doctor on calls)</span>
       <span><i style="background:#ff7f0e"></i>on the way</span>
       <span><i style="background:#9467bd"></i>arrived</span>
       <span><i style="background:#2ca02c"></i>completed</span>
@@ -221,6 +222,12 @@ function drawTimeline(plan) {
     if (!rows.some(r => r.clinician_id === id)) rows.push({clinician_id: id, role: sh.role, stops: [], breaks: [],
       shift_start: sh.start_at || sh.start, shift_end: sh.end_at || sh.end, idle: true});
   });
+  // Doctors on video calls: a row each with their calendar of calls (as now expected).
+  const calendars = (plan.video_calls && plan.video_calls.doctors) || [];
+  calendars.forEach(d => {
+    if (!rows.some(r => r.clinician_id === d.clinician_id)) rows.push({clinician_id: d.clinician_id, role: "doctor", stops: [],
+      breaks: [], shift_start: d.shift_start, shift_end: d.shift_end, idle: true});
+  });
   const W = 760, label = 150, rowH = 30, open = 7 * 60, close = 21 * 60;
   const H = 22 + rowH * Math.max(1, rows.length);
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
@@ -231,8 +238,10 @@ function drawTimeline(plan) {
   }
   rows.forEach((r, i) => {
     const y = 18 + i * rowH, color = COLORS[i % COLORS.length];
-    const g = el("g", {class: "clinician-row" + (r.idle ? " idle" : ""), "data-clinician": r.clinician_id});
-    g.appendChild(el("text", {x: 4, y: y + 17, "font-size": 12}, r.clinician_id + " (" + (r.role || "") + ")" + (r.idle ? " · idle" : "")));
+    const doc = calendars.find(d => d.clinician_id === r.clinician_id);
+    const g = el("g", {class: "clinician-row" + (r.idle && !doc ? " idle" : ""), "data-clinician": r.clinician_id});
+    g.appendChild(el("text", {x: 4, y: y + 17, "font-size": 12}, r.clinician_id + " (" + (r.role || "") + ")" +
+                                                              (doc ? " · video calls" : r.idle ? " · idle" : "")));
     const s0 = localMinutes(r.shift_start), s1 = localMinutes(r.shift_end);
     if (s0 != null && s1 != null) g.appendChild(el("rect", {x: X(s0), y: y + 2, width: Math.max(0, X(s1) - X(s0)), height: rowH - 6, fill: "#eef3f7", stroke: "#cdd8e1"}));
     (r.breaks || []).forEach(b => {
@@ -250,6 +259,13 @@ function drawTimeline(plan) {
         v.appendChild(el("title", {}, "#" + (n + 1) + " ETA " + (st.eta_local || hhmm(eta)) + " · window " + st.window_start + "–" + st.window_end));
         g.appendChild(v);
       }
+    });
+    (doc ? doc.calls : []).forEach(c => {
+      const a = localMinutes(c.expected_start || c.start), b = localMinutes(c.expected_end || c.end);
+      if (a == null || b == null) return;
+      const v = el("rect", {x: X(a), y: y + 4, width: Math.max(2, X(b) - X(a)), height: rowH - 10, fill: "#7b61ff", class: "call"});
+      v.appendChild(el("title", {}, "video call " + hhmm(a) + "–" + hhmm(b) + " · nurse " + c.nurse_id + " · " + c.booking_id));
+      g.appendChild(v);
     });
     svg.appendChild(g);
   });
