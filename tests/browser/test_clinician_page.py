@@ -213,7 +213,7 @@ def test_the_phone_page_shows_the_nurse_her_video_call_and_the_doctor_his_calend
             page.goto(f"{api.base}/console#token={dispatcher}&region={REGION}&date={day}")
             page.wait_for_selector("body[data-rendered='true']", timeout=20000)
             row = page.locator(f"g.clinician-row[data-clinician='{doctor}']")
-            assert row.count() == 1 and "video calls" in row.locator("text").first.inner_text()
+            assert row.count() == 1 and "video calls" in (row.locator("text").first.text_content() or "")
             assert row.locator("rect.call").count() == len(with_calls)
             assert not errors, errors
         finally:
