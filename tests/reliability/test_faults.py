@@ -153,11 +153,13 @@ def test_a_hold_whose_handler_dies_after_stripe_answered_is_recovered(api, h, da
     settle_and_check(api, h, day)
 
 
-def test_a_declined_card_cancels_the_booking_and_returns_capacity(api, h, day, stripe_faults):
-    """A declined card: 402, the booking is cancelled, its capacity is back, nothing is held."""
+def test_a_declined_card_holds_nothing_and_keeps_the_place_for_another_card(api, h, day, stripe_faults):
+    """A declined card: 402 saying until when the place is kept (issue 12, defect 8), nothing is
+    held, the booking stays held for another card (the expiry job gives its capacity back later)."""
     p, bid = _book(api, h, day)
     status, body = _pay_inprocess(h, p, bid, h.payment_method(h.CARD_DECLINED))
     assert status == 402, body
+    assert body["error"]["details"]["retry_until"]
     assert live_holds(bid) == []
     settle_and_check(api, h, day)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from homevisits.booking_state import IN_PROGRESS, BookingStatus as S
 from homevisits.clock import utc_iso
-from homevisits.errors import (BookingNotPayable, InvalidRequest, InvalidTransition, NotFound,
+from homevisits.errors import (BookingExpired, BookingNotPayable, InvalidRequest, InvalidTransition, NotFound,
                                PaymentDeclined, PaymentProviderUnavailable, PaymentRejected,
                                RequestInProgress)
 from homevisits.lifecycle import MAX_ATTEMPTS, backoff
@@ -22,9 +22,11 @@ def hold_fee(ctx: PaymentContext, patient_sub: str, booking_id: str, payment_met
 
     Answers {"status": "authorized"} or {"status": "requires_action", "client_secret": …}
     (3-D Secure: the webhook or reconciliation confirms once the patient completes it).
-    Raises NotFound (not the caller's booking), BookingNotPayable (not held any more),
-    PaymentDeclined (the booking is cancelled and its capacity returned),
-    PaymentProviderUnavailable (nothing half-done: a retry resumes with the same key)."""
+    Raises NotFound (not the caller's booking), BookingExpired (410: its time to be paid ran out,
+    its place was given back), BookingNotPayable (cancelled or otherwise not held any more),
+    PaymentDeclined (402: nothing is held, the booking keeps its place for another card until
+    `retry_until`, its `hold_expires_at`), PaymentProviderUnavailable (nothing half-done: a retry
+    resumes with the same key)."""
     booking = ctx.repo.get_booking(booking_id)
     if booking is None or booking.patient_sub != patient_sub:
         raise NotFound("no such booking")
@@ -32,11 +34,10 @@ def hold_fee(ctx: PaymentContext, patient_sub: str, booking_id: str, payment_met
     if payment is not None and payment.status in (AUTHORIZED, CAPTURED) and \
             booking.status in IN_PROGRESS | {S.COMPLETED}:
         return {"status": "authorized"}  # a repeated request: answered, never held twice
-    if payment is not None and payment.status == FAILED:
-        raise BookingNotPayable("the card was declined for this booking; please book again",
-                                code="payment_failed")
     if booking.status == S.CONFIRMED and int(booking.fee_amount or 0) == 0:
         return {"status": "authorized"}  # nothing to pay: booking confirmed it when it was made
+    if booking.status == S.EXPIRED:
+        raise _expired(booking)
     if booking.status != S.HELD:
         raise BookingNotPayable(f"the booking is {booking.status} and can no longer be paid")
     if payment is not None and payment.status == RELEASED:
@@ -47,7 +48,7 @@ def hold_fee(ctx: PaymentContext, patient_sub: str, booking_id: str, payment_met
             return answer
         payment = ctx.repo.get_payment(booking_id)
     if hold_expired(ctx, booking):
-        raise BookingNotPayable("the reservation has expired; please book again", code="hold_expired")
+        raise _expired(booking)  # the expiry job has not run yet: the place no longer counts
     if int(booking.fee_amount) == 0:
         return _confirm_free(ctx, booking, payment)
     return _place_hold(ctx, booking, payment, payment_method)
@@ -78,6 +79,12 @@ def _resume_attempt(ctx: PaymentContext, booking, payment, payment_method: str) 
     except StaleWrite:
         raise RequestInProgress("the payment is being processed; retry shortly") from None
     return None
+
+
+def _expired(booking) -> BookingExpired:
+    return BookingExpired("the booking has expired: its time to pay ran out and its place was given back; "
+                          "nothing was charged; please book again",
+                          details={"expired_at": booking.hold_expires_at})
 
 
 def _customer(ctx: PaymentContext, patient_sub: str) -> str:
@@ -130,13 +137,15 @@ def _place_hold(ctx: PaymentContext, booking, payment, payment_method: str) -> d
                                        patient_key=patient_key(booking),
                                        counts_toward_cap=counts_toward_cap(ctx, booking))
     elif payment.payment_method_id and not payment.payment_intent_id and not \
-            (payment.last_error or "").startswith(("attempt_", "rejected")):
+            (payment.last_error or "").startswith(("attempt_", "rejected", "card_declined")):
         # The last try's outcome is unknown (timeout, 5xx, the function died): it may have reached
         # Stripe, so replay exactly that request under its key and Stripe answers with the hold it
         # made (if any) instead of making a second one — even if the app sent a new card token.
         payment_method = payment.payment_method_id
     else:
         payment.payment_method_id = payment_method
+        # A new attempt on record: from now on an unanswered try is replayed as it was (above).
+        payment.last_error = None
     payment.customer_id = customer
     payment.status = PENDING
     set_gsi(payment, PENDING_PK, utc_iso(now))
@@ -150,8 +159,7 @@ def _place_hold(ctx: PaymentContext, booking, payment, payment_method: str) -> d
                                   currency=payment.currency, customer=customer,
                                   payment_method=payment_method, key=key)
     except PaymentDeclined as err:
-        _declined(ctx, booking, payment, getattr(err, "payment_intent_id", None))
-        raise
+        raise declined(ctx, booking, payment, err.details) from err
     except PaymentProviderUnavailable:
         payment.last_error = "provider_unavailable"
         try:
@@ -190,23 +198,26 @@ def after_hold(ctx: PaymentContext, booking, payment, intent) -> dict:
             raise RequestInProgress("the payment is being processed; retry shortly") from None
         return {"status": "requires_action", "client_secret": intent.client_secret}
     # requires_payment_method right away: the card was refused without an error.
-    _declined(ctx, booking, payment, intent.id)
-    raise PaymentDeclined("The card was declined. Please use another card or contact your bank.")
+    raise declined(ctx, booking, payment)
 
 
-def _declined(ctx: PaymentContext, booking, payment, payment_intent_id: str | None) -> None:
-    """A declined card: the booking is cancelled and its capacity comes back; nothing is held."""
-    now = ctx.now()
-    ctx.repo.release_booking(booking.booking_id, S.CANCELLED, reason="payment_declined", now=now,
-                             expect=(S.HELD,))
+def declined(ctx: PaymentContext, booking, payment, details: dict | None = None) -> PaymentDeclined:
+    """A declined card holds nothing, and the booking keeps its place (still held, no status
+    written) for another card until its reservation runs out (`hold_expires_at`); then the expiry
+    job gives the place back as for any unpaid booking. The attempt is closed: the next card is a
+    new attempt under its own key. Answers the 402 to raise, saying until when the place is kept."""
     payment.status = FAILED
-    payment.payment_intent_id = payment_intent_id or payment.payment_intent_id
+    payment.payment_intent_id = None  # the declined PaymentIntent holds nothing; nothing to resume
+    payment.attempt = int(payment.attempt) + 1
     payment.last_error = "card_declined"
     set_gsi(payment, None)
     try:
         ctx.save(payment)
     except StaleWrite:
         logger.warning("payment changed while recording a decline", extra={"booking_id": booking.booking_id})
+    return PaymentDeclined("The card was declined. Please use another card or contact your bank; the booking "
+                           f"keeps its place until {booking.hold_expires_at}.",
+                           details={**(details or {}), "retry_until": booking.hold_expires_at})
 
 
 def finish_authorization(ctx: PaymentContext, booking, payment, intent) -> bool:

@@ -16,7 +16,7 @@ from homevisits.persistence.payments import (ACTION_PENDING, AUTHORIZED, CAPTURE
 from payments.cancellation import charge_cancellation_fee, release_hold
 from payments.capture import capture_fee
 from payments.context import PaymentContext, capture_before, hold_expired, logger, release_intent, set_gsi
-from payments.hold import after_hold, finish_authorization
+from payments.hold import after_hold, declined, finish_authorization
 from payments.repository import StaleWrite
 
 # A hold must outlive the visit by this much (the capture follows the completion event).
@@ -187,7 +187,12 @@ def resolve_pending(ctx: PaymentContext, payment) -> str:
                                   currency=payment.currency, customer=payment.customer_id,
                                   payment_method=payment.payment_method_id,
                                   key=f"hold:{payment.booking_id}:{int(payment.attempt)}")
-    except (PaymentDeclined, PaymentRejected):
+    except PaymentDeclined:
+        if booking is not None and booking.status == S.HELD and payment.status == PENDING:
+            declined(ctx, booking, payment)  # as on the API path: the patient may try another card
+            return "declined"
+        intent = None
+    except PaymentRejected:
         intent = None
     except PaymentProviderUnavailable:
         ctx.finding(payment.booking_id, "hold_attempt_unresolved", {"attempt": int(payment.attempt)})

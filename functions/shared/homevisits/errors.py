@@ -126,6 +126,11 @@ class BookingNotPayable(DomainError):
     code, status = "booking_not_payable", 409
 
 
+class BookingExpired(DomainError):
+    """The booking is gone: its time to be paid ran out and its place was given back."""
+    code, status = "booking_expired", 410
+
+
 class PaymentRejected(DomainError):
     """The payment provider refused a request it should have accepted (a bug or a state clash)."""
     code, status = "payment_rejected", 502

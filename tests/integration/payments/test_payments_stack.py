@@ -147,19 +147,6 @@ def test_a_late_cancellation_fee_above_the_hold_captures_it_and_charges_the_rest
     assert sorted(refunded) == [5000, 35000]
 
 
-def test_a_declined_card_gives_402_and_the_capacity_back(api, book, card, booking_of):
-    from homevisits.persistence.ledger import read_day
-    bid, token, _ = book()
-    region_day = booking_of(bid).region_day
-    assert bid in read_day(region_day).visits
-    r = pay(api, bid, token, card(CARD_DECLINED))
-    assert r.status_code == 402, r.text
-    err = r.json()["error"]
-    assert err["code"] == "payment_declined" and "declined" in err["message"]
-    assert booking_of(bid).status == "cancelled"
-    assert bid not in read_day(region_day).visits
-
-
 def test_a_3ds_card_needs_action_and_reconciliation_confirms_once_done(api, book, card, stack, payment_of,
                                                                       booking_of, stripe_client):
     import requests

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from homevisits.auth import Caller
-from homevisits.errors import (BookingNotPayable, Forbidden, NotFound, PaymentDeclined,
+from homevisits.errors import (BookingExpired, BookingNotPayable, Forbidden, NotFound, PaymentDeclined,
                                PaymentProviderUnavailable)
 from homevisits.persistence.booking import BookingModel
 from homevisits.persistence.ledger import read_day
@@ -70,14 +70,31 @@ def test_one_stripe_customer_per_patient(ctx, make_booking, stripe_fake):
     assert stripe_fake.customers == 1
 
 
-def test_a_declined_card_cancels_the_booking_and_gives_capacity_back(ctx, make_booking, stripe_fake):
+def test_a_declined_card_keeps_the_place_for_another_card(ctx, make_booking, stripe_fake):
+    """Issue 12, defect 8: the 402 says until when the place is kept, and another card within that
+    time confirms the booking (before: the booking was cancelled, the next card got 409)."""
     bid = make_booking()
     with pytest.raises(PaymentDeclined) as err:
         hold_fee(ctx, "patient-1", bid, PM_DECLINED)
     assert err.value.status == 402 and err.value.code == "payment_declined"
-    assert booking(bid).status == "cancelled"
-    assert not in_ledger(bid)
-    assert payment(bid).status == "failed"
+    assert err.value.details["retry_until"] == booking(bid).hold_expires_at
+    assert booking(bid).status == "held" and in_ledger(bid)
+    assert payment(bid).status == "failed" and payment(bid).payment_intent_id is None
+    assert stripe_fake.held() == {}
+    assert hold_fee(ctx, "patient-1", bid, PM_OK) == {"status": "authorized"}
+    assert booking(bid).status == "confirmed" and in_ledger(bid)
+    assert list(stripe_fake.held()) == [payment(bid).payment_intent_id]
+    assert payment(bid).attempt == 2
+
+
+def test_a_declined_card_past_the_reservation_says_the_booking_is_gone(ctx, make_booking, clock, stripe_fake):
+    bid = make_booking(hold_minutes=15)
+    with pytest.raises(PaymentDeclined):
+        hold_fee(ctx, "patient-1", bid, PM_DECLINED)
+    clock.advance(minutes=16)
+    with pytest.raises(BookingExpired) as err:
+        hold_fee(ctx, "patient-1", bid, PM_OK)
+    assert err.value.status == 410 and err.value.code == "booking_expired"
     assert stripe_fake.held() == {}
 
 
@@ -91,7 +108,7 @@ def test_a_zero_fee_confirms_at_once_without_stripe(ctx, make_booking, stripe_fa
 def test_an_expired_reservation_cannot_be_paid(ctx, make_booking, clock, stripe_fake):
     bid = make_booking(hold_minutes=15)
     clock.advance(minutes=16)
-    with pytest.raises(BookingNotPayable):
+    with pytest.raises(BookingExpired):
         hold_fee(ctx, "patient-1", bid, PM_OK)
     assert stripe_fake.held() == {}
 
