@@ -132,6 +132,11 @@ def test_the_console_shows_the_plan_and_replans(api, planned_day):
             assert page.locator("tr.stop-row").count() == served
             urgent = sum(s.get("priority") == "urgent" for r in plan["routes"] for s in r["stops"])
             assert urgent == 1 and page.locator("tr.stop-row .badge.urgent").count() == urgent
+            # a self-declared frikort nobody has verified is marked (issue 12, defect 4); the child is not
+            unverified = sum(bool(s.get("frikort")) and not s["frikort"]["verified"]
+                             for r in plan["routes"] for s in r["stops"])
+            assert unverified >= 1 and page.locator("tr.stop-row .badge.frikort-unverified").count() == unverified
+            assert page.locator(".badge.frikort-unverified").first.inner_text() == "frikort unverified"
             text = page.content()
             assert SYMPTOMS not in text and "öronvärk" not in text.lower()
 

@@ -249,7 +249,9 @@ def prepare_booking(ctx: Context, caller: Caller, req, booking_id: str) -> Draft
     if treated.age_on(req.date) < min_age:
         raise PatientTooYoung(f"we see children from {min_age} year of age; for younger children call 1177")
     phone = _phone(req.patient.phone, region.country)
-    frikort = req.frikort.model_dump(mode="json") if req.frikort else None
+    # A frikort the patient declares makes an eligible visit free at once, but nobody has checked it
+    # yet: the booking says so, and the dispatcher sees it marked unverified (dispatch.repository).
+    frikort = {**req.frikort.model_dump(mode="json"), "declared": True, "verified": False} if req.frikort else None
     return Draft(booking_id=booking_id, caller_sub=caller.sub, req=req, region=region, visit_type=vt, window=w,
                  postal_code=code, booker=booker, treated=treated, treated_key=patient_key(treated), phone=phone,
                  frikort=frikort, rday=region_day_key(region.id, req.date), now=now)

@@ -72,6 +72,8 @@ class VisitInput:
     version: int = 0
     eta: str | None = None
     unkept: bool = False  # lost its clinician and fit nowhere (booking side): out of the routes until moved
+    # {"declared": True, "verified": bool} when the patient declared a frikort (never its number), else None
+    frikort: dict | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,7 @@ class RegionDayInputs:
         doc = {
             "visits": sorted([v.booking_id, v.status, v.visit_type, v.starts_at.isoformat(), v.ends_at.isoformat(),
                               v.lat, v.lon, v.priority, v.clinician_id if v.status in LOCKED_ORDER else None,
-                              v.unkept,
+                              v.unkept, v.frikort,
                               [v.address.get(k) for k in ("street", "city", "postal_code")]]
                              for v in self.visits),
             "shifts": sorted([s.clinician_id, s.role, s.start.isoformat(), s.end.isoformat(), list(s.start_location),

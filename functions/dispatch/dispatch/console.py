@@ -46,6 +46,7 @@ svg text{font-family:inherit}.grid{stroke:#e5eaef;stroke-width:1}.gl{font-size:9
 .late{color:#d62728;font-weight:600}
 .badge{display:inline-block;margin-left:5px;padding:0 5px;border-radius:8px;font-size:11px;font-weight:600}
 .badge.urgent{background:#d62728;color:#fff}
+.badge.frikort-unverified{background:#fff3cd;color:#7a5200;border:1px solid #e0b100}
 .wide{grid-column:1 / -1}.muted{color:#8a97a3}
 </style></head>
 <body data-plan-version=""__TILES__>
@@ -127,11 +128,17 @@ function el(tag, attrs, text) {
   return e;
 }
 function td(text, cls) { const c = document.createElement("td"); c.textContent = text == null ? "" : String(text); if (cls) c.className = cls; return c; }
-// A visit's triage priority as a badge next to its type (urgent visits are served first).
+// A visit's triage priority as a badge next to its type (urgent visits are served first), and a
+// frikort the patient declared that nobody has verified yet (the visit is free on their word).
+function frikortUnverified(item) { return !!(item.frikort && item.frikort.declared && !item.frikort.verified); }
 function typeCell(item) {
   const c = td(item.visit_type);
   if (item.priority === "urgent") {
     const b = document.createElement("span"); b.className = "badge urgent"; b.textContent = "urgent"; c.appendChild(b);
+  }
+  if (frikortUnverified(item)) {
+    const f = document.createElement("span"); f.className = "badge frikort-unverified"; f.textContent = "frikort unverified";
+    f.title = "self-declared frikort, not yet verified: the visit is free on the patient's word"; c.appendChild(f);
   }
   return c;
 }
@@ -191,7 +198,8 @@ function drawMap(plan) {
       L.circleMarker([c.lat, c.lon], {radius: 8, color, weight: 2, fillColor: STATUS[st.status] || "#fff", fillOpacity: 1,
                                       className: "stop"})
         .bindTooltip(tip(r.clinician_id + " #" + (n + 1) + " · ETA " + (st.eta_local || hhmm(localMinutes(st.eta))) +
-                         " · window " + st.window_start + "–" + st.window_end + " · " + st.status),
+                         " · window " + st.window_start + "–" + st.window_end + " · " + st.status +
+                         (frikortUnverified(st) ? " · frikort unverified" : "")),
                      {permanent: false}).addTo(mapState.layer);
     });
     const item = document.createElement("div");

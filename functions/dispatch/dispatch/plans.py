@@ -138,6 +138,7 @@ def plan_from_solution(built: BuiltProblem, solution, *, region: str, date: str,
                     "video_call_minutes": job.video_call_seconds // 60,
                     "address": _stop_address(visit, built.locations[job.location]),
                     "status": visit.status, "locked": step.id in locked_ids, "priority": visit.priority,
+                    "frikort": visit.frikort,
                 })
             elif step.type == "break":
                 start = built.at(step.arrival)
@@ -163,7 +164,7 @@ def plan_from_solution(built: BuiltProblem, solution, *, region: str, date: str,
         unassigned.append({"booking_id": bid, "reason": unassigned_reason(built, jid),
                            "visit_type": visit.visit_type, "window_start": _local_hhmm(visit.starts_at, tz),
                            "window_end": _local_hhmm(visit.ends_at, tz), "status": visit.status,
-                           "priority": visit.priority})
+                           "priority": visit.priority, "frikort": visit.frikort})
     missed = []
     for bid, reason in sorted(built.excluded.items()):
         visit = built.visits[bid]
@@ -178,7 +179,7 @@ def plan_from_solution(built: BuiltProblem, solution, *, region: str, date: str,
         unassigned.append({"booking_id": bid, "reason": reason, "visit_type": visit.visit_type,
                            "window_start": _local_hhmm(visit.starts_at, tz),
                            "window_end": _local_hhmm(visit.ends_at, tz), "status": visit.status,
-                           "priority": visit.priority})
+                           "priority": visit.priority, "frikort": visit.frikort})
     shift_seconds = sum(int((s.end - s.start).total_seconds()) for s in built.shifts.values())
     kpis = compute_kpis(routes, unassigned, shift_seconds, late_risk_minutes, len(built.shifts))
     solver = {"computing_time_ms": getattr(solution, "computing_time_ms", 0), "status": getattr(solution, "status", "")}

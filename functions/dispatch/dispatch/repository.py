@@ -32,6 +32,15 @@ class StalePlan(Exception):
 bookings_of_region_day = store.bookings_of_region_day
 
 
+def frikort_mark(stored: dict | None) -> dict | None:
+    """What a dispatcher sees of a booking's frikort: whether one was declared and whether anyone
+    has verified it (a self-declared one is not: the visit is free on the patient's word); never
+    the card's number. None when no frikort was declared."""
+    if not stored:
+        return None
+    return {"declared": True, "verified": stored.get("verified") is True}
+
+
 def visit_input(b: BookingModel) -> VisitInput:
     address = b.address or {}
     lat, lon = address.get("lat"), address.get("lon")
@@ -40,7 +49,7 @@ def visit_input(b: BookingModel) -> VisitInput:
         starts_at=parse_utc(b.starts_at), ends_at=parse_utc(b.ends_at),
         lat=float(lat) if lat is not None else None, lon=float(lon) if lon is not None else None,
         address=dispatch_address(address), clinician_id=b.clinician_id, priority=b.priority or "normal", unkept=bool(b.unkept),
-        updated_at=b.updated_at or "", version=int(b.version or 0), eta=b.eta)
+        updated_at=b.updated_at or "", version=int(b.version or 0), eta=b.eta, frikort=frikort_mark(b.frikort))
 
 
 def load_inputs(region, day: date) -> RegionDayInputs:

@@ -30,7 +30,7 @@ settings.get()  # cold start: a bad environment fails here, never in a request
 
 # Fields of a booking the optimizer looks at; anything else (eta, clinician_id written by dispatch,
 # payment state, timestamps) changes no plan.
-RELEVANT = ("status", "region_day", "starts_at", "ends_at", "visit_type", "address", "priority")
+RELEVANT = ("status", "region_day", "starts_at", "ends_at", "visit_type", "address", "priority", "frikort")
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 

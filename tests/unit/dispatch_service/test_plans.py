@@ -82,7 +82,21 @@ def test_a_visit_type_no_clinician_has_is_reported_as_such(rd, config):
     _b, _s, plan = solve_plan(rd, config, [rd.visit("n", "10:00", "nurse")], [rd.shift("doc")])
     assert plan.unassigned == [{"booking_id": "n", "reason": "no_clinician_with_skill", "visit_type": "nurse",
                                 "window_start": "10:00", "window_end": "12:00", "status": "confirmed",
-                                "priority": "normal"}]
+                                "priority": "normal", "frikort": None}]
+
+
+def test_a_self_declared_frikort_is_shown_unverified_and_never_its_number(rd, config):
+    """The dispatcher sees which free visits rest on a frikort nobody has verified (issue 12, defect 4)."""
+    from dispatch.repository import frikort_mark
+    mark = frikort_mark({"number": "FK-1", "valid_until": "2027-06-01", "declared": True, "verified": False})
+    assert mark == {"declared": True, "verified": False}
+    assert frikort_mark(None) is None
+    assert frikort_mark({"number": "FK-1", "valid_until": "2027-06-01"}) == {"declared": True, "verified": False}
+    _b, _s, plan = solve_plan(rd, config, [rd.visit("f", "10:00", frikort=mark), rd.visit("c", "12:00")],
+                              [rd.shift("doc")])
+    stops = {s["booking_id"]: s for r in plan.routes for s in r["stops"]}
+    assert stops["f"]["frikort"] == {"declared": True, "verified": False} and stops["c"]["frikort"] is None
+    assert "FK-1" not in str(Plan.to_public(plan))
 
 
 def test_kpis_sum_the_routes(day_plan):
