@@ -138,3 +138,21 @@ def test_input_hash_ignores_what_dispatch_writes_but_version_orders_changes(rd):
     c = rd.inputs([rd.visit("a", "10:00")], [rd.shift("doc")], ledger_version=2)
     assert a.input_hash == b.input_hash != c.input_hash
     assert a.input_version < b.input_version < c.input_version
+
+
+def test_a_doctor_on_video_calls_drives_no_route_and_bounds_the_calls(rd, config):
+    """A doctor's shift with video_calls is no vehicle: their shift is the problem's call_shifts (local
+    time from midnight), and the plan names them for the nurse visit's call."""
+    from dispatch.plans import plan_from_solution
+    from dispatch.optimizer import solve
+    built = build_problem(rd.inputs([rd.visit("n1", "10:00", "nurse")],
+                                    [rd.shift("nur", role="nurse"),
+                                     rd.shift("vdoc", start="09:00", end="13:00", video_calls=True, name="Dr Berg")]),
+                          config.visit_types)
+    assert list(built.vehicle_clinician.values()) == ["nur"] and set(built.call_doctors) == {"vdoc"}
+    assert built.problem.call_shifts == ((9 * 3600, 13 * 3600),)
+    plan = plan_from_solution(built, solve(built.problem, 1.0), region="stockholm", date=rd.day.isoformat(),
+                              computed_at=rd.local("07:00"), input_version="1", input_hash="h")
+    (stop,) = plan.routes[0]["stops"]
+    assert stop["video_call"]["doctor_id"] == "vdoc" and stop["video_call"]["doctor_name"] == "Dr Berg"
+    assert plan.video_calls["doctors"][0]["calls"][0]["booking_id"] == "n1"
