@@ -134,6 +134,9 @@ def apply_move(built, sequences: dict[str, list[str]], pins: dict, move: Move) -
     `sequences`: the stored plan's routes (clinician id -> booking ids in order). Raises
     MoveRefused when the move breaks the plan, KeyError when the booking is not a visit of it."""
     problem = built.problem
+    if problem.call_shifts:  # a nurse visit goes where its call finds the doctors on shift (no OR-Tools)
+        from dispatch.optimizer.model import with_call_windows
+        problem = with_call_windows(problem)
     booking_job, clinician_vehicle = built.booking_job(), built.clinician_vehicle()
     job = booking_job.get(move.booking_id)
     if move.booking_id not in built.visits:

@@ -52,3 +52,18 @@ def test_a_late_nurse_pushes_the_doctors_next_call_in_every_view():
     slots = expected_slots(video, {"a": ORIGIN + timedelta(hours=11, minutes=10)})
     assert slots["a"][0] == ORIGIN + timedelta(hours=11, minutes=10)
     assert slots["b"][0] == slots["a"][1]  # pushed, not overlapping
+
+
+def test_a_dispatchers_move_waits_for_a_doctor_on_calls(rd, config):
+    """Moving a 10-12 nurse visit onto a route when the only doctor on calls starts at 11:30: the visit
+    starts at 10:40 so its call begins as the doctor's shift does (at 10:00 it would have none)."""
+    from dispatch.builder import build_problem
+    from dispatch.steering import Move, apply_move
+    built = build_problem(rd.inputs([rd.visit("n1", "10:00", "nurse")],
+                                    [rd.shift("nur", role="nurse"),
+                                     rd.shift("vdoc", start="11:30", end="13:00", video_calls=True)]),
+                          config.visit_types)
+    _routes, _pins, solution = apply_move(built, {}, {}, Move("n1", "nur", None, False))
+    (step,) = [s for r in solution.routes for s in r.steps if s.type == "job"]
+    service = config.visit_types["nurse"].service_minutes * 60
+    assert step.arrival + service == 11 * 3600 + 30 * 60
