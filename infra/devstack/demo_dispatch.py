@@ -329,9 +329,8 @@ class DispatcherMorning:
             if any(x >= 1 for x in d):
                 shifted[r["clinician_id"]] = (sum(1 for x in d if x >= 1), round(max(d)))
         action["untouched_routes_retimed"] = shifted
-        if shifted:
-            action["done"].append("routes the move did not touch, re-timed by it: " + ", ".join(
-                f"{cid} ({n} stops, up to {m} min)" for cid, (n, m) in sorted(shifted.items())))
+        self._check(action, "move: the routes the move did not touch kept their times",
+                    not shifted, {cid: f"{n} stops, up to {m} min" for cid, (n, m) in sorted(shifted.items())})
         action["done"].append(f"patients whose live ETA moved more than {margin} min from what they had heard: "
                               f"{len(expected)}, texted: {len(got)}; of them on routes the move did not touch: "
                               f"{len(elsewhere)}")

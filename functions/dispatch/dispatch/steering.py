@@ -4,7 +4,9 @@ OR-Tools).
 
 A move edits the stored plan's routes, never the optimizer's answer: the routes it touches are
 rescheduled here (each service as early as its window allows, the lunch break placed where the
-route ends earliest), and every route of the result must pass the independent checker. A move that
+route ends earliest); the others keep their break where the stored plan has it (and so their
+times: a move texts nobody on a route it did not touch), and every route of the result must pass
+the independent checker. A move that
 breaks a window, a shift, a skill, the lunch break or a visit under way is refused with a reason
 code, and nothing changes.
 
@@ -117,6 +119,32 @@ _MESSAGES = {
 }
 
 
+def break_positions(routes: list[dict]) -> dict[str, int]:
+    """clinician id -> how many of their stops a stored plan's route serves before its (first)
+    break: the break belongs before the first stop whose ETA is after the break's start (the rule
+    the live ETAs read a route by, homevisits.live_eta.route_snapshot)."""
+    out = {}
+    for r in routes:
+        if r.get("breaks"):
+            start = r["breaks"][0]["start"]
+            out[r["clinician_id"]] = next((i for i, s in enumerate(r["stops"]) if s.get("eta") and s["eta"] > start),
+                                          len(r["stops"]))
+    return out
+
+
+def keep_break(problem, vehicle_id: int, seq: list[int], position: int) -> Route | None:
+    """The route `seq` with its break after its first `position` stops (taken when the clinician is
+    free, else on arrival), each service as early as possible; None if that no longer fits."""
+    v = problem.vehicle_by_id()[vehicle_id]
+    if not v.breaks or not 0 <= position <= len(seq):
+        return None
+    for on_arrival in (False, True):
+        routed = _walk(problem, v, seq, position, on_arrival)
+        if isinstance(routed, Route):
+            return routed
+    return None
+
+
 def _refusal(f: _Failure, built) -> MoveRefused:
     details = {"booking_id": built.job_booking.get(f.job)} if f.job is not None else {}
     return MoveRefused(f.code, _MESSAGES.get(f.code, "the move breaks the plan"), details)
@@ -128,11 +156,14 @@ def _driving(problem, v, seq: list[int]) -> int:
     return sum(D[a][b] for a, b in zip(locs, locs[1:]) if a is not None and b is not None)
 
 
-def apply_move(built, sequences: dict[str, list[str]], pins: dict, move: Move) -> tuple[dict, dict, Solution]:
+def apply_move(built, sequences: dict[str, list[str]], pins: dict, move: Move,
+               breaks_at: dict[str, int] | None = None) -> tuple[dict, dict, Solution]:
     """The plan after `move`: (clinician id -> booking ids, pins, Solution of `built.problem`).
 
-    `sequences`: the stored plan's routes (clinician id -> booking ids in order). Raises
-    MoveRefused when the move breaks the plan, KeyError when the booking is not a visit of it."""
+    `sequences`: the stored plan's routes (clinician id -> booking ids in order); `breaks_at`: where
+    their breaks are (`break_positions`): a route the move does not touch keeps its break there
+    while all its stops are still in it and it still fits. Raises MoveRefused when the move breaks
+    the plan, KeyError when the booking is not a visit of it."""
     problem = built.problem
     if problem.call_shifts:  # a nurse visit goes where its call finds the doctors on shift (no OR-Tools)
         from dispatch.optimizer.model import with_call_windows
@@ -199,7 +230,10 @@ def apply_move(built, sequences: dict[str, list[str]], pins: dict, move: Move) -
     for clinician, seq in sorted(seqs.items()):
         if not seq:
             continue
-        routed = schedule_route(problem, clinician_vehicle[clinician], seq)
+        untouched = clinician not in (was, move.clinician_id) and len(seq) == len(sequences.get(clinician, ()))
+        kept = keep_break(problem, clinician_vehicle[clinician], seq, (breaks_at or {})[clinician]) \
+            if untouched and clinician in (breaks_at or {}) else None
+        routed = kept or schedule_route(problem, clinician_vehicle[clinician], seq)
         if not isinstance(routed, Route):
             if clinician in (was, move.clinician_id):
                 raise _refusal(routed, built)

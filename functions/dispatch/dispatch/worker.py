@@ -206,7 +206,7 @@ def steer(region_id: str, day: date, move, *, plan_version: int, clock=None) -> 
     the next version. Raises repository.StalePlan when `plan_version` is not the stored one (or a
     concurrent writer won), LookupError when there is no plan or the visit is not in it, and
     steering.MoveRefused when the move breaks the plan (nothing is stored then)."""
-    from dispatch.steering import apply_move
+    from dispatch.steering import apply_move, break_positions
 
     config = load_config()
     region = config.region(region_id)
@@ -221,7 +221,8 @@ def steer(region_id: str, day: date, move, *, plan_version: int, clock=None) -> 
     others = {b: c for b, c in previous.pins.items() if b != move.booking_id}
     built = build_problem(inputs, config.visit_types, travel=provider_for(region),
                           previous_routes=previous_routes(previous), now=now, pins=others)
-    _, pins, solution = apply_move(built, previous_routes(previous), previous.pins, move)
+    _, pins, solution = apply_move(built, previous_routes(previous), previous.pins, move,
+                                   breaks_at=break_positions(previous.routes))
     # the move's own exclusion (taken out of the routes) is part of this plan already
     if move.clinician_id is None:
         built.excluded[move.booking_id] = "unassigned_by_dispatcher"

@@ -229,3 +229,46 @@ def test_plan_changed_lists_each_visit_whose_eta_moved():
         "clinicians": ["a", "b"],
         "eta_changes": [{"booking_id": "b2", "eta": "2026-12-01T10:45:00Z", "previous_eta": "2026-12-01T10:00:00Z"}]}
     assert announcement(None, after)["eta_changes"] == []
+
+
+def test_a_move_leaves_the_routes_it_does_not_touch_as_they_were(rd, world, config):
+    """Doctor A's stored route takes the lunch break before its second visit, where the optimizer
+    put it; a move between doctors B and C keeps it there, so A's ETAs stay as they were and none of
+    A's patients is texted (issue 14: in `make demo` a move re-timed a route it did not touch and
+    texted its patients: every route was rescheduled with the break where the route ends earliest,
+    here after the second visit, which moved that visit's ETA from 11:41 to 10:51)."""
+    from dispatch import live
+    from dispatch.builder import build_problem
+    from dispatch.plans import plan_from_solution
+    from dispatch.problem import Solution
+    from dispatch.steering import Move, _walk, schedule_route
+
+    store, published = world
+    store.inputs = rd.inputs([rd.visit("a1", "10:00", dlat=0.0313, dlon=0.0518),
+                              rd.visit("a2", "10:00", dlat=0.0482, dlon=0.0751),
+                              rd.visit("a3", "12:00", dlat=0.036, dlon=0.0165),
+                              rd.visit("b1", "08:00", dlat=-0.01), rd.visit("b2", "14:00", dlat=-0.02, dlon=0.01)],
+                             [rd.shift("A"), rd.shift("B"), rd.shift("C", start="12:00", end="20:00")])
+    now = CLOCK.now()
+    built = build_problem(store.inputs, config.visit_types, now=now)
+    job, vehicle = built.booking_job(), built.clinician_vehicle()
+    a = _walk(built.problem, built.problem.vehicle_by_id()[vehicle["A"]], [job[b] for b in ("a1", "a2", "a3")],
+              1, False)  # the break after the first visit
+    b = schedule_route(built.problem, vehicle["B"], [job["b1"], job["b2"]])
+    stored = plan_from_solution(built, Solution(routes=(a, b), unassigned=(), cost=0, duration=0, service=0,
+                                                waiting_time=0),
+                                region="stockholm", date=rd.day.isoformat(), computed_at=now,
+                                input_version=store.inputs.input_version, input_hash=store.inputs.input_hash)
+    pending = worker._live(stored, built, now)
+    store.save_plan(stored, None)
+    live.save_pending(pending, stored.version, now)
+    before = {s["booking_id"]: s["eta"] for r in store.plan.routes if r["clinician_id"] == "A" for s in r["stops"]}
+    assert list(before) == ["a1", "a2", "a3"] and before["a2"] > "2026-12-01T10:20"  # after the break
+
+    moved = worker.steer("stockholm", rd.day, Move("b2", "C"), plan_version=stored.version, clock=CLOCK)
+
+    assert [s["booking_id"] for r in moved.routes if r["clinician_id"] == "C" for s in r["stops"]] == ["b2"]
+    after = {s["booking_id"]: s["eta"] for r in moved.routes if r["clinician_id"] == "A" for s in r["stops"]}
+    assert after == before
+    changed = published[-1][1]
+    assert "A" not in changed["clinicians"] and not {c["booking_id"] for c in changed["eta_changes"]} & set(before)
