@@ -413,16 +413,17 @@ class DaySimulation:
             b.payment, b.confirmed = "not_needed", True
             return
         pm = self.c.payment_method(b.card)
-        for attempt in range(3):
+        attempts = 5
+        for attempt in range(attempts):
             # 503, or 500 when the function timed out (a first Stripe call on a busy machine can take
             # longer than its 15 s): the app retries; the hold's idempotency key makes a retry resume
             # the same attempt, never hold twice (docs/payments.md)
             r = self.c.call("POST", f"/bookings/{b.id}/payment", self.patient_token(b), {"payment_method": pm},
-                            expect=(200, 201, 402, 409) if attempt == 2 else (200, 201, 402, 409, 500, 503))
+                            expect=(200, 201, 402, 409) if attempt == attempts - 1 else (200, 201, 402, 409, 500, 503))
             if r.status_code not in (500, 503):
                 break
             self.log(f"  {b.region}: the payment answered {r.status_code}; the app tries again")
-            time.sleep(min(5.0, float(r.headers.get("Retry-After") or 1)))
+            time.sleep(max(5.0, float(r.headers.get("Retry-After") or 0)))
         body = r.json() if r.content else {}
         if r.status_code in (200, 201):
             b.payment = body.get("status")
