@@ -329,7 +329,7 @@ def test_only_the_regions_dispatcher_sets_its_shifts(hv):
     assert hv.api.get(f"/regions/stockholm/shifts/{day}", tok).status_code == 403
 
 
-def test_an_expired_hold_gives_its_capacity_back(hv, stack):
+def test_an_expired_hold_gives_its_capacity_back(hv, moved_clock):
     """The every-minute job marks an unpaid hold `expired` and frees its place in the ledger."""
     from homevisits.regions import load_config
     day = hv.local_day(2)
@@ -340,19 +340,10 @@ def test_an_expired_hold_gives_its_capacity_back(hv, stack):
     b = r.json()
     assert hv.ledger("skane", day)["visits"][b["id"]]["status"] == "held"
     hold = load_config().booking["hold_minutes"]
-    clock_file = stack.state / "clock.json"
-    saved = clock_file.read_text() if clock_file.exists() else None
-    try:
-        later = hv.now() + timedelta(minutes=hold + 1)
-        hv.api.http.post(hv.api.base + "/_local/clock", json={"now": later.isoformat()}, timeout=10)
-        result = hv.api.invoke("BookingJobsFunction", {})
-        assert result["expired"] >= 1
-        again = hv.api.invoke("BookingJobsFunction", {})  # nothing left to do: idempotent
-    finally:
-        if saved is None:
-            clock_file.unlink(missing_ok=True)
-        else:
-            clock_file.write_text(saved)
+    moved_clock(hv.now() + timedelta(minutes=hold + 1))
+    result = hv.api.invoke("BookingJobsFunction", {})
+    assert result["expired"] >= 1
+    again = hv.api.invoke("BookingJobsFunction", {})  # nothing left to do: idempotent
     assert again["expired"] == 0
     assert hv.api.get(f"/bookings/{b['id']}", tok).json()["status"] == "expired"
     assert b["id"] not in hv.ledger("skane", day)["visits"]

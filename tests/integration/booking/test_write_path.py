@@ -159,7 +159,7 @@ def test_a_refusal_found_without_io_writes_nothing(hv, days, refusal, code):
     assert calls.counts == Counter({"GetItem": 1}), calls.counts
 
 
-def test_a_booking_retried_after_its_window_passed_gets_its_stored_answer(hv, days, stack):
+def test_a_booking_retried_after_its_window_passed_gets_its_stored_answer(hv, days, moved_clock):
     """The early refusal does not shadow idempotency: a retry of a key that succeeded, sent when
     the window is already past, still answers the booking, from Powertools' record (its conditional
     PutItem finds the COMPLETED record and writes nothing), never a second booking."""
@@ -169,18 +169,9 @@ def test_a_booking_retried_after_its_window_passed_gets_its_stored_answer(hv, da
     body = hv.body(d1, "16:00", where=hv.MALMO)
     status, booking = _invoke(sub, key, body)
     assert status == 201, booking
-    clock_file = stack.state / "clock.json"
-    saved = clock_file.read_text() if clock_file.exists() else None
-    try:
-        hv.api.http.post(hv.api.base + "/_local/clock", json={"now": (hv.now() + timedelta(days=14)).isoformat()},
-                         timeout=10)
-        with Calls() as calls:
-            again = _invoke(sub, key, body)
-    finally:
-        if saved is None:
-            clock_file.unlink(missing_ok=True)
-        else:
-            clock_file.write_text(saved)
+    moved_clock(hv.now() + timedelta(days=14))
+    with Calls() as calls:
+        again = _invoke(sub, key, body)
     assert again == (201, booking)
     assert calls.counts.get("TransactWriteItems", 0) == 0 and calls.counts.get("UpdateItem", 0) == 0
     assert calls.counts.get("DeleteItem", 0) == 0, calls.counts
