@@ -199,3 +199,56 @@ def test_an_eta_already_past_when_handled_is_not_texted(stack):
     event = _event("EtaChanged", {"region_day": "stockholm#2026-12-01", "eta_changes": [change]}, "homevisits.dispatch")
     assert handle_event(event, sender, Clock(datetime(2026, 12, 1, 15, 25, tzinfo=timezone.utc))) == []
     assert sender.sent == []
+
+
+def _own_region_day() -> str:
+    """A region-day no other test plans (the dispatch tests seed days up to 2036)."""
+    from datetime import date
+    return f"stockholm#{date(2041, 1, 1) + timedelta(days=uuid.uuid4().int % 3000)}"
+
+
+def _live_route(region_day: str, bid: str, told_eta: str):
+    """Dispatch's live route holding `bid`, its record saying the patient is to hear `told_eta`."""
+    from homevisits.persistence import live
+    item = live.get_route(region_day, "doc-told") or live.new_route(region_day, "doc-told", datetime.now(timezone.utc) + timedelta(days=1))
+    item.stops = [{"booking_id": bid, "lat": 59.33, "lon": 18.06, "window_start_at": "2026-12-01T15:00:00Z",
+                   "window_end_at": "2026-12-01T17:00:00Z", "service_s": 2400}]
+    item.told = {bid: {"eta": told_eta, "late": False}}
+    assert live.save_route(item)
+
+
+def test_an_eta_change_superseded_before_it_is_handled_is_not_texted(stack):
+    """The queue hands events over in any order (a retried batch comes after newer ones): a move
+    that dispatch has since decided past is not texted after the newer one, so the last text the
+    patient gets says the newest ETA (the flaky live-ETA test saw 11:16 texted after 11:46)."""
+    from booking.notifications import handle_event
+    bid, sub = _booking(stack)
+    region_day = _own_region_day()
+    sender = RecordingSender()
+    near = Clock(datetime(2026, 12, 1, 15, 30, tzinfo=timezone.utc))
+    older = {"booking_id": bid, "eta": "2026-12-01T15:50:00Z", "previous_eta": "2026-12-01T15:30:00Z", "reason": "moved"}
+    newer = {"booking_id": bid, "eta": "2026-12-01T16:20:00Z", "previous_eta": "2026-12-01T15:50:00Z", "reason": "moved"}
+    _live_route(region_day, bid, newer["eta"])  # both decided; the newer one last
+    for change in (newer, older):  # handed over newest first
+        handle_event(_event("EtaChanged", {"region_day": region_day, "eta_changes": [change]}, "homevisits.dispatch"),
+                     sender, near)
+    assert len(sender.sent) == 1 and "17:20" in sender.sent[0][1], sender.sent
+    assert [m.kind for m in _outbox(f"patient:{sub}")] == ["eta_changed"]
+
+
+def test_texts_sent_in_one_second_keep_their_order_in_the_outbox(stack):
+    """Two ETA texts of one second (an event's and the next event's, the queue being quick): the
+    outbox says which went last, to the millisecond, as the patient's phone does."""
+    from booking.notifications import handle_event
+    bid, sub = _booking(stack)
+    region_day = _own_region_day()
+    sender = RecordingSender()
+    first = {"booking_id": bid, "eta": "2026-12-01T16:20:00Z", "previous_eta": "2026-12-01T15:50:00Z", "reason": "moved"}
+    then = {"booking_id": bid, "eta": "2026-12-01T15:50:00Z", "previous_eta": "2026-12-01T16:20:00Z", "reason": "moved"}
+    for change, at in ((first, 100_000), (then, 900_000)):  # one second, 0.1 s and 0.9 s into it
+        _live_route(region_day, bid, change["eta"])
+        handle_event(_event("EtaChanged", {"region_day": region_day, "eta_changes": [change]}, "homevisits.dispatch"),
+                     sender, Clock(datetime(2026, 12, 1, 15, 30, 0, at, tzinfo=timezone.utc)))
+    texts = sorted((m for m in _outbox(f"patient:{sub}") if m.kind == "eta_changed"), key=lambda m: m.created_at)
+    assert [m.text.split("ca kl ")[1][:5] for m in texts] == ["17:20", "16:50"], [(m.created_at, m.text) for m in texts]
+    assert texts[0].created_at < texts[1].created_at

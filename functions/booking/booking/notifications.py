@@ -25,7 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from homevisits import settings
 from homevisits.booking_state import BookingStatus as S
-from homevisits.clock import Clock, default_clock, parse_utc, utc_iso
+from homevisits.clock import Clock, default_clock, parse_utc, utc_iso_ms
 from homevisits.observability import get_logger
 from homevisits.regions import region_day_key
 
@@ -376,7 +376,7 @@ def messages_for(event: dict, clock: Clock) -> list[Message]:
     if kind == "PlanChanged":
         return _plan_changed(event, detail, clock)
     if kind == "EtaChanged":
-        return _eta_changes(detail.get("eta_changes") or [], clock.now())
+        return _eta_changes(detail.get("eta_changes") or [], clock.now(), detail.get("region_day"))
     if kind == "VisitUnkept":
         b = _booking(detail.get("booking_id"))
         if not b or not b.unkept or b.status not in (S.HELD, S.CONFIRMED):
@@ -396,16 +396,37 @@ def _plan_changed(event: dict, detail: dict, clock: Clock) -> list[Message]:
         cid = c.get("clinician_id") if isinstance(c, dict) else c
         if cid:
             out.append(route_changed(cid, region_day, version, _event_key(event, region_day, version, "route")))
-    return out + _eta_changes(detail.get("eta_changes") or detail.get("changed_etas") or [], clock.now())
+    return out + _eta_changes(detail.get("eta_changes") or detail.get("changed_etas") or [], clock.now(), region_day)
 
 
-def _eta_changes(changes: list, now: datetime) -> list[Message]:
+def _last_decided(region_day: str | None) -> dict:
+    """booking id -> the ETA dispatch last decided its patient should hear (the `told` record of
+    the live route holding the visit: homevisits.persistence.live), for the region-day."""
+    if not region_day:
+        return {}
+    from homevisits.persistence.live import routes_of_day
+    out = {}
+    for item in routes_of_day(region_day).values():
+        told = item.told or {}
+        for stop in item.stops or []:
+            heard = told.get(stop["booking_id"])
+            if heard and heard.get("eta"):
+                out[stop["booking_id"]] = heard["eta"]
+    return out
+
+
+def _eta_changes(changes: list, now: datetime, region_day: str | None = None) -> list[Message]:
     """Patients whose ETA moved: [{"booking_id", "eta", "previous_eta", "reason"?}]. With a
     `reason` (moved | late) dispatch's live ETAs already decided the text is due (once per
     threshold); without one the move must exceed the margin. One text per booking and ETA (or
-    per booking for "late"), whichever event carried it (a plan's PlanChanged or an EtaChanged)."""
+    per booking for "late"), whichever event carried it (a plan's PlanChanged or an EtaChanged).
+
+    The queue hands events over in any order (a retried batch comes after newer ones): a move
+    dispatch has decided past since (its live route's record of what the patient is to hear says
+    another ETA) is not texted, so the last text a patient gets is the newest decision."""
     from homevisits.settings import eta_notify_margin_minutes
     out = []
+    decided: dict | None = None
     for change in changes:
         eta, before, reason = change.get("eta"), change.get("previous_eta"), change.get("reason")
         if not eta:
@@ -421,6 +442,12 @@ def _eta_changes(changes: list, now: datetime) -> list[Message]:
                     continue
             except ValueError:
                 pass
+        if reason == "moved":
+            decided = _last_decided(region_day) if decided is None else decided
+            newest = decided.get(change.get("booking_id"))
+            if newest is not None and newest != eta:
+                logger.info("superseded ETA change not texted", extra={"region_day": region_day})
+                continue
         b = _booking(change.get("booking_id"))
         if b and b.status in (S.CONFIRMED, S.EN_ROUTE):
             late = reason == "late"
@@ -441,7 +468,7 @@ def deliver(message: Message, sender: SmsSender, clock: Clock, retention_days: i
         channel="sms" if message.phone else "app", phone=message.phone, kind=message.kind,
         language=message.language, text=message.text, booking_id=message.booking_id,
         region_day=message.region_day, source_event_id=message.identity[:200], status=ops.PENDING,
-        created_at=utc_iso(now), expires_at=now + timedelta(days=retention_days))
+        created_at=utc_iso_ms(now), expires_at=now + timedelta(days=retention_days))
     if not item.put_once():
         item = ops.OutboxMessageModel.get(ops.outbox_pk(message.recipient_key), ops.outbox_sk(message.message_id))
         if item.status in ops.DONE_STATES:
@@ -453,7 +480,7 @@ def deliver(message: Message, sender: SmsSender, clock: Clock, retention_days: i
         status = ops.SENT_LOCALLY if isinstance(sender, LocalSmsSender) else ops.SENT
     item.update(actions=[ops.OutboxMessageModel.status.set(status),
                          ops.OutboxMessageModel.provider_message_id.set(provider_id),
-                         ops.OutboxMessageModel.sent_at.set(utc_iso(clock.now()))])
+                         ops.OutboxMessageModel.sent_at.set(utc_iso_ms(clock.now()))])
     return status
 
 

@@ -177,11 +177,17 @@ def for_plan(plan, shifts: dict, now: datetime, *, events_of) -> Pending:
 
 def save_pending(pending: Pending, plan_version: int | None, now: datetime) -> None:
     """Write a stored plan's live items. A item written meanwhile (a ping, an event) keeps its
-    newer position, events and what its patients heard; the plan's stops replace the old ones."""
+    newer position, events and what its patients heard; the plan's stops replace the old ones.
+    Then the texts are decided again against what was heard (the plan's own decisions were taken
+    against an older record, and notifications drop a decision the record has moved past): the
+    moves found are published as one EtaChanged once the item is stored."""
     for item in pending.items:
         item.plan_version, item.updated_at = plan_version or 0, utc_iso(now)
+        changes: list = []
         for _ in range(ATTEMPTS):
             if store.save_route(item):
+                if changes:
+                    publish_eta_changes(item.region_day, changes)
                 break
             fresh = store.get_route(item.region_day, item.clinician_id)
             if fresh is None:
@@ -192,7 +198,9 @@ def save_pending(pending: Pending, plan_version: int | None, now: datetime) -> N
             item.events = {b: {**(item.events or {}).get(b, {}), **fresh_events.get(b, {})}
                            for b in ids if (item.events or {}).get(b) or fresh_events.get(b)}
             item.position = fresh.position
-            item.told = {**(item.told or {}), **{b: v for b, v in (fresh.told or {}).items() if b in ids}}
+            heard = {**(item.told or {}), **{b: v for b, v in (fresh.told or {}).items() if b in ids}}
+            changes, item.told = tells(current(item, now), heard, eta_notify_margin_minutes()) \
+                if item.stops else ([], heard)
             item.version = fresh.version
         else:
             logger.warning("live route not stored after retries", extra={"region_day": item.region_day})

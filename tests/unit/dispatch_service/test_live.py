@@ -126,3 +126,27 @@ def test_setting_off_already_late_is_one_text_not_two(planned):
     planned.published.clear()
     live.record_event(booking("a", rd), "doc", "on_the_way", at, told_eta=eta)
     assert not [d for t, d in planned.published if t == "EtaChanged" and any(c["booking_id"] == "a" for c in d["eta_changes"])]
+
+
+def test_a_plan_whose_live_route_was_written_meanwhile_still_tells_the_moves_it_found(planned, monkeypatch):
+    """A re-plan at 12:30 local (a not started: b, 12–14, moves past the margin) loses its live-route
+    write to a ping that told nobody: the route is stored from a fresh read, and what b's patient
+    is recorded as told is what the texts said last (notifications drop a decision the record has
+    moved past, so a record left at the old ETA would leave the patient untold)."""
+    rd = planned.rd
+    rd_key = f"stockholm#{rd.day.isoformat()}"
+    saved = repository.save_plan
+
+    def save_plan_then_a_ping(plan, expected):
+        item = planned.store.get_route(rd_key, "doc")
+        assert planned.store.save_route(item)  # written meanwhile: the plan's live write loses once
+        return saved(plan, expected)
+
+    monkeypatch.setattr(repository, "save_plan", save_plan_then_a_ping)
+    before = planned.store.items[(rd_key, "doc")].told["b"]["eta"]
+    planned.published.clear()
+    later = MORNING + timedelta(hours=5, minutes=30)
+    worker.replan("stockholm", rd.day, time_limit_s=0.3, clock=FixedClock(later), force=True)
+    texts = [c for _, d in planned.published for c in d.get("eta_changes", []) if c["booking_id"] == "b"]
+    assert texts and texts[-1]["eta"] != before
+    assert planned.store.items[(rd_key, "doc")].told["b"]["eta"] == texts[-1]["eta"]

@@ -56,7 +56,7 @@ class OutboxMessageModel(Model):
     source_event_id = UnicodeAttribute()
     status = UnicodeAttribute(default=PENDING)
     provider_message_id = UnicodeAttribute(null=True)
-    created_at = UnicodeAttribute()
+    created_at = UnicodeAttribute()  # UTC ISO to the millisecond: two texts of one second stay in order
     sent_at = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
     version = VersionAttribute()
