@@ -33,7 +33,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -626,15 +626,19 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(200 if ok else 504, {"drained": ok, "dead_letters": router.dead_letters()})
         if path == "/_local/clock":
             # Simulated time for the whole local stack: {"now": ISO} or {"offset_s": n}; {} reads it.
-            from homevisits.clock import default_clock, parse_utc
+            # "frozen": true stops it there (readers comparing two reads of "now"), until the next move.
+            from homevisits.clock import default_clock, parse_utc, utc_iso_ms
             clock_file = os.environ.get("HOMEVISITS_CLOCK_FILE")
             if clock_file and ("now" in data or "offset_s" in data):
                 offset = data.get("offset_s")
                 if "now" in data:
                     offset = (parse_utc(data["now"]) - datetime.now(timezone.utc)).total_seconds()
+                state = {"offset_s": float(offset)}
+                if data.get("frozen"):
+                    state["frozen_at"] = utc_iso_ms(datetime.now(timezone.utc) + timedelta(seconds=float(offset)))
                 tmp = f"{clock_file}.{threading.get_ident()}.tmp"
                 with open(tmp, "w", encoding="utf-8") as f:
-                    json.dump({"offset_s": float(offset)}, f)
+                    json.dump(state, f)
                 os.replace(tmp, clock_file)  # readers never see a half-written file
             return self._json(200, {"now": default_clock().now().isoformat()})
         if path.startswith("/_local/invoke/"):

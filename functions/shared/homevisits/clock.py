@@ -51,7 +51,8 @@ def parse_utc(s: str) -> datetime:
 
 
 class OffsetClock:
-    """Real time shifted by an offset read from a file: the local stack's simulated time.
+    """Real time shifted by an offset read from a file: the local stack's simulated time, or an
+    instant it was frozen at (`frozen_at`, for tests comparing two reads of "now").
 
     Only ever set up locally (HOMEVISITS_CLOCK_FILE, written by the gateway's /_local/clock), so the
     demo can play a day at any hour; on AWS the variable is absent and time is the system's."""
@@ -65,8 +66,11 @@ class OffsetClock:
         real = datetime.now(timezone.utc)
         try:
             with open(self.path, encoding="utf-8") as f:
-                offset = float(json.load(f).get("offset_s", 0))
-        except (FileNotFoundError, ValueError):
+                state = json.load(f)
+            if state.get("frozen_at"):
+                return parse_utc(state["frozen_at"])
+            offset = float(state.get("offset_s", 0))
+        except (FileNotFoundError, ValueError, AttributeError):
             offset = 0.0
         return real + timedelta(seconds=offset) if Path(self.path).exists() else real
 
