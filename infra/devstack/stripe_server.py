@@ -56,7 +56,9 @@ def _strict_api_version(server, resources) -> None:
       unexpected) are checked and accepted, as long as cards are allowed (localstripe only does cards);
     - a PaymentIntent's `latest_charge` is the charge's id unless expanded (localstripe always inlines
       the charge, which hid a hold that never asked for it), and the intent carries
-      `amount_capturable` and `amount_received` as Stripe's does."""
+      `amount_capturable` and `amount_received` as Stripe's does;
+    - a SetupIntent may be created with its `payment_method` and `confirm=true` in one request, as on
+      Stripe (localstripe takes the card only on a separate confirm): it is created, then confirmed."""
     get_post_data = server.get_post_data
 
     async def strict_post_data(request, remove_auth=True):
@@ -99,6 +101,20 @@ def _strict_api_version(server, resources) -> None:
         return obj
 
     resources.PaymentIntent._export = strict_export
+
+    create_setup = resources.SetupIntent._api_create.__func__
+
+    def create_and_confirm(cls, payment_method=None, confirm=None, **data):
+        obj = create_setup(cls, **data)
+        if payment_method is not None and str(confirm).lower() == "true":
+            return cls._api_confirm(obj.id, payment_method=payment_method)
+        if payment_method is not None:
+            resources.PaymentMethod._api_retrieve(payment_method)  # 404 for an unknown card, as Stripe
+            obj.payment_method = payment_method
+            obj.status = "requires_confirmation"
+        return obj
+
+    resources.SetupIntent._api_create = classmethod(create_and_confirm)
 
 
 def main():

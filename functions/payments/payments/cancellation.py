@@ -7,11 +7,12 @@ from __future__ import annotations
 from homevisits.booking_state import BookingStatus as S
 from homevisits.clock import utc_iso
 from homevisits.errors import InvalidRequest, InvalidTransition, NotFound, RequestInProgress
-from homevisits.persistence.payments import (AUTHORIZED, CAPTURED, FAILED, OPEN_STATES, PENDING, PENDING_PK,
-                                             RELEASED)
+from homevisits.persistence.payments import (AUTHORIZED, CAPTURED, FAILED, INVOICE, INVOICED, OPEN_STATES, PENDING,
+                                             PENDING_PK, RELEASED)
 from homevisits.tariff import cancellation_fee, chargeable
+from payments import card_on_file
 from payments.capture import capture_intent, charge_saved_card, mark_capture_due
-from payments.context import PaymentContext, logger, not_owed, owed, release_intent, set_gsi
+from payments.context import PaymentContext, logger, not_owed, owed, patient_key, release_intent, set_gsi
 from payments.repository import StaleWrite
 
 WAIVER_REASONS = frozenset({"sudden_illness", "child_illness", "covid_symptoms", "accident",
@@ -28,6 +29,8 @@ def release_hold(ctx: PaymentContext, booking_id: str, reason: str = "cancelled"
         payment = ctx.repo.get_payment(booking_id)
         if payment is None:
             return "nothing_held"
+        if card_on_file.is_card_on_file(payment) and payment.status != RELEASED:
+            return card_on_file.close(ctx, payment, "released")  # a free visit: nothing held, nothing owed
         if payment.status in (CAPTURED, RELEASED, FAILED):
             return f"already_{payment.status}"
         if payment.payment_intent_id:
@@ -61,17 +64,20 @@ def charge_cancellation_fee(ctx: PaymentContext, booking_id: str, kind: str) -> 
     if not owed(booking, kind):
         return not_owed(booking_id, kind, booking)
     payment = ctx.repo.get_payment(booking_id)
-    if payment is None:
-        ctx.finding(booking_id, f"{kind}_fee_without_payment")
-        return "no_payment"
     fee = cancellation_fee(ctx.config.region(booking.region), kind)
+    if payment is None:
+        if fee <= 0:
+            return "nothing_owed"
+        return _invoice(ctx, booking, kind, fee)
     if fee <= 0 and not payment.cancellation_fee:
         return release_hold(ctx, booking_id, f"{kind}_without_fee")
     cf = dict(payment.cancellation_fee or {})
-    if cf.get("status") in ("charged", "invoice_due", "waived", "refunded"):
+    if cf.get("status") in ("charged", "invoice_due", INVOICED, "waived", "refunded"):
         return f"already_{cf['status']}"
     if payment.waiver:
         return _settle_waiver(ctx, payment)["status"]
+    if card_on_file.is_card_on_file(payment) and "captured" not in cf:
+        card_on_file.usable_card(ctx, payment)  # the free visit's saved card, or none (-> invoice)
     if not cf:
         cf = {"kind": kind, "amount": fee, "currency": payment.currency, "status": "due",
               "at": utc_iso(ctx.now())}
@@ -128,6 +134,26 @@ def charge_cancellation_fee(ctx: PaymentContext, booking_id: str, kind: str) -> 
     return cf["status"]
 
 
+def _invoice(ctx: PaymentContext, booking, kind: str, fee: int) -> str:
+    """A fee owed with no card to take it from (a free visit booked without one): recorded as an
+    invoice (a payment record of kind invoice, the tariff's amount, status invoiced) instead of being
+    lost. Like every cancellation fee it does not count toward the high-cost protection."""
+    now = ctx.now()
+    payment = ctx.repo.new_payment(booking, now, status=INVOICED, kind=INVOICE, attempt=1,
+                                   patient_key=patient_key(booking), counts_toward_cap=False)
+    payment.amount = fee
+    payment.invoice_due = fee
+    payment.cancellation_fee = {"kind": kind, "amount": fee, "currency": payment.currency, "status": INVOICED,
+                                "captured": 0, "at": utc_iso(now)}
+    try:
+        ctx.save(payment)  # written only if no record exists (its version): an event twice invoices once
+    except StaleWrite:
+        return charge_cancellation_fee(ctx, booking.booking_id, kind)
+    ctx.repo.set_booking_payment_status(booking.booking_id, INVOICED)
+    ctx.finding(booking.booking_id, "invoice_due", {"amount": fee})
+    return INVOICED
+
+
 def waive_fee(ctx: PaymentContext, caller, booking_id: str, reason: str) -> dict:
     """A dispatcher of the booking's region waives a late-cancellation/no-show fee for a valid
     reason: released if not yet taken, refunded (`refund:{booking}`) if taken. The patient is
@@ -161,7 +187,13 @@ def _waive_fee(ctx: PaymentContext, caller, booking_id: str, reason: str) -> dic
     for _ in range(4):
         payment = ctx.repo.get_payment(booking_id)
         if payment is None:
-            return {"status": "waived", "refunded": 0}
+            # The fee's event may not have been handled yet: record the fee first (an invoice, with
+            # no card to take it from), so the waiver is on record and a late event changes nothing.
+            kind = "late" if owed(booking, "late") else "no_show"
+            if cancellation_fee(ctx.config.region(booking.region), kind) <= 0:
+                return {"status": "waived", "refunded": 0}
+            charge_cancellation_fee(ctx, booking_id, kind)
+            continue
         if payment.waiver:
             return _settle_waiver(ctx, payment)
         payment.waiver = {"reason": reason, "by": caller.sub, "at": utc_iso(ctx.now())}
@@ -191,6 +223,9 @@ def _settle_waiver(ctx: PaymentContext, payment) -> dict:
                 payment.status = RELEASED
         elif payment.status in OPEN_STATES + (AUTHORIZED,):
             payment.status = RELEASED
+    if payment.status == INVOICED:  # nothing was taken: the invoice is withdrawn
+        payment.invoice_due = 0
+        payment.status = RELEASED
     if int(cf.get("captured") or 0) > 0 and payment.payment_intent_id:
         amount = int(cf["captured"])
         ctx.gateway.refund(payment.payment_intent_id, amount, key=f"refund:{booking_id}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from homevisits.clock import utc_iso
 from homevisits.errors import PaymentDeclined, PaymentRejected, RequestInProgress
 from homevisits.persistence.payments import AUTHORIZED, CAPTURE_DUE, CAPTURED, FAILED
-from payments import high_cost
+from payments import card_on_file, high_cost
 from payments.context import PaymentContext, not_owed, owed, release_intent, set_gsi
 from payments.repository import StaleWrite
 
@@ -24,6 +24,8 @@ def capture_fee(ctx: PaymentContext, booking_id: str) -> str:
             return "nothing_to_capture"
         ctx.finding(booking_id, "completed_without_payment")
         return "no_payment"
+    if card_on_file.is_card_on_file(payment):
+        return card_on_file.close(ctx, payment, "nothing_to_capture")  # a free visit: the card was for fees
     if payment.status == CAPTURED:
         return "already_captured"
     if payment.status != AUTHORIZED:

@@ -73,6 +73,14 @@ class PaymentContext:
             self.on_finding(booking_id, kind, details)
 
 
+def customer_for(ctx: PaymentContext, patient_sub: str) -> str:
+    """The patient's Stripe customer, created (once, under `customer:{sub}`) on their first payment."""
+    customer = ctx.repo.customer_of(patient_sub)
+    if customer is None:
+        customer = ctx.repo.remember_customer(patient_sub, ctx.gateway.ensure_customer(patient_sub), ctx.now())
+    return customer
+
+
 def patient_key(booking) -> str | None:
     """The treated patient's ledger key (the child's when a guardian booked)."""
     from homevisits.identity import person_key

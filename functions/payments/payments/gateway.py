@@ -1,6 +1,7 @@
 """The Stripe port: the only module that imports stripe.
 
-`StripeGateway` speaks PaymentIntents with manual capture and maps every Stripe error to a domain
+`StripeGateway` speaks PaymentIntents with manual capture (and SetupIntents to save a free visit's
+card for its fees) and maps every Stripe error to a domain
 error: a declined card -> PaymentDeclined (402), the network/5xx/rate limits -> PaymentProviderUnavailable
 (503), a refused request (wrong state, idempotency clash) -> PaymentRejected. Every mutating call
 takes an idempotency key derived from what it protects (`hold:{booking}:{attempt}`,
@@ -24,8 +25,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
@@ -34,9 +33,11 @@ import stripe
 if TYPE_CHECKING:
     from pydantic import SecretStr
     from stripe._base_address import BaseAddresses
-    from stripe.params import PaymentIntentCreateParams
+    from stripe.params import PaymentIntentCreateParams, SetupIntentCreateParams
 
 from homevisits import settings
+from payments.stripe_objects import (Intent, Setup, WebhookEvent, _get, intent_from_stripe,  # noqa: F401
+                                     setup_from_stripe)
 from homevisits.errors import (InvalidEvent, InvalidSignature, PaymentDeclined, PaymentProviderUnavailable,
                                PaymentRejected)
 
@@ -55,79 +56,6 @@ MAX_NETWORK_RETRIES = 2
 MIN_ATTEMPT_S = 1.0  # no attempt (first or retry) starts with less time than this left
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Intent:
-    """What the domain needs to know of a PaymentIntent (amounts in minor units)."""
-
-    id: str
-    status: str  # Stripe's: requires_payment_method | requires_confirmation | requires_action |
-    #              processing | requires_capture | canceled | succeeded
-    amount: int
-    currency: str
-    amount_received: int = 0
-    amount_capturable: int = 0
-    client_secret: str | None = None
-    customer: str | None = None
-    payment_method: str | None = None
-    capture_before: datetime | None = None
-    created: datetime | None = None
-    metadata: dict = field(default_factory=dict, hash=False, compare=False)
-    last_error_code: str | None = None
-
-
-@dataclass(frozen=True)
-class WebhookEvent:
-    id: str
-    type: str
-    object_type: str | None
-    object_id: str | None
-    payment_intent_id: str | None
-    booking_id: str | None
-
-
-def _get(obj, key, default=None):
-    if not isinstance(obj, dict):
-        return default
-    value = obj.get(key, default)
-    return default if value is None else value
-
-
-def _ts(value) -> datetime | None:
-    return datetime.fromtimestamp(int(value), tz=timezone.utc) if value else None
-
-
-def intent_from_stripe(pi) -> Intent:
-    """An Intent from a Stripe PaymentIntent (real Stripe, or localstripe which omits some fields)."""
-    if hasattr(pi, "to_dict"):
-        pi = pi.to_dict()  # StripeObject (v16) is no mapping: work on plain data
-    charge = _get(pi, "latest_charge")
-    charge = charge if charge is not None and not isinstance(charge, str) else None
-    card = _get(_get(charge, "payment_method_details"), "card")
-    capture_before = _get(card, "capture_before")
-    status = _get(pi, "status")
-    amount = int(_get(pi, "amount", 0))
-    received = _get(pi, "amount_received")
-    if received is None:  # localstripe: derive from the charge
-        received = 0
-        if charge is not None and _get(charge, "captured") and _get(charge, "status") == "succeeded":
-            received = int(_get(charge, "amount_captured", 0)) or (
-                int(_get(charge, "amount", 0)) - int(_get(charge, "amount_refunded", 0)))
-    capturable = _get(pi, "amount_capturable")
-    if capturable is None:
-        capturable = amount if status == "requires_capture" else 0
-    error = _get(pi, "last_payment_error")
-    pm = _get(pi, "payment_method")
-    customer = _get(pi, "customer")
-    return Intent(
-        id=_get(pi, "id"), status=status, amount=amount, currency=str(_get(pi, "currency", "")).upper(),
-        amount_received=int(received), amount_capturable=int(capturable),
-        client_secret=_get(pi, "client_secret"),
-        customer=customer if isinstance(customer, str) or customer is None else _get(customer, "id"),
-        payment_method=pm if isinstance(pm, str) or pm is None else _get(pm, "id"),
-        capture_before=_ts(capture_before), created=_ts(_get(pi, "created")),
-        metadata=dict(_get(pi, "metadata", {}) or {}), last_error_code=_get(error, "code"))
 
 
 def _map_error(err: Exception, action: str) -> Exception:
@@ -313,6 +241,23 @@ class StripeGateway:
         pi = self._call("charge the fee", self.client.v1.payment_intents.create, params=params,
                         options={"idempotency_key": key})
         return intent_from_stripe(pi)
+
+    def save_card(self, *, booking_id: str, customer: str, payment_method: str, key: str) -> Setup:
+        """Save the card for off-session charges without taking money (a SetupIntent, usage
+        off_session, confirmed here): a free visit's late-cancellation or no-show fee can then be
+        charged. A card needing 3-D Secure answers requires_action (the app completes it)."""
+        params: SetupIntentCreateParams = {
+            "customer": customer, "payment_method": payment_method, "usage": "off_session", "confirm": True,
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
+            "allowed_payment_method_types": ["card"],
+            "metadata": {"booking_id": booking_id, "purpose": "missed_visit_fees"}}
+        si = self._call("save the card", self.client.v1.setup_intents.create, params=params,
+                        options={"idempotency_key": key})
+        return setup_from_stripe(si)
+
+    def retrieve_setup(self, setup_intent_id: str) -> Setup:
+        si = self._call("read the saved card", self.client.v1.setup_intents.retrieve, setup_intent_id)
+        return setup_from_stripe(si)
 
     def retrieve(self, payment_intent_id: str) -> Intent:
         pi = self._call("read the payment", self.client.v1.payment_intents.retrieve, payment_intent_id,

@@ -12,7 +12,8 @@ from homevisits.errors import (BookingExpired, BookingNotPayable, InvalidRequest
 from homevisits.lifecycle import MAX_ATTEMPTS, backoff
 from homevisits.persistence.payments import (ACTION_PENDING, AUTHORIZED, CAPTURED, FAILED, HOLD_EXPIRY,
                                              OPEN_STATES, PENDING, PENDING_PK, RELEASED, REQUIRES_ACTION)
-from payments.context import (PaymentContext, capture_before, counts_toward_cap, hold_expired, logger,
+from payments import card_on_file
+from payments.context import (PaymentContext, capture_before, counts_toward_cap, customer_for, hold_expired, logger,
                               patient_key, release_intent, set_gsi)
 from payments.repository import NoLongerFits, StaleWrite
 
@@ -31,11 +32,13 @@ def hold_fee(ctx: PaymentContext, patient_sub: str, booking_id: str, payment_met
     if booking is None or booking.patient_sub != patient_sub:
         raise NotFound("no such booking")
     payment = ctx.repo.get_payment(booking_id)
+    if int(booking.fee_amount or 0) == 0 and booking.status in IN_PROGRESS:
+        # A free visit (confirmed when it was booked): nothing to hold, but its late-cancellation
+        # or no-show fee still needs a way to be paid, so the card is saved (payments.card_on_file).
+        return card_on_file.save_card(ctx, booking, payment, payment_method)
     if payment is not None and payment.status in (AUTHORIZED, CAPTURED) and \
             booking.status in IN_PROGRESS | {S.COMPLETED}:
         return {"status": "authorized"}  # a repeated request: answered, never held twice
-    if booking.status == S.CONFIRMED and int(booking.fee_amount or 0) == 0:
-        return {"status": "authorized"}  # nothing to pay: booking confirmed it when it was made
     if booking.status == S.EXPIRED:
         raise _expired(booking)
     if booking.status != S.HELD:
@@ -50,7 +53,9 @@ def hold_fee(ctx: PaymentContext, patient_sub: str, booking_id: str, payment_met
     if hold_expired(ctx, booking):
         raise _expired(booking)  # the expiry job has not run yet: the place no longer counts
     if int(booking.fee_amount) == 0:
-        return _confirm_free(ctx, booking, payment)
+        answer = _confirm_free(ctx, booking, payment)
+        return card_on_file.save_card(ctx, ctx.repo.get_booking(booking_id), ctx.repo.get_payment(booking_id),
+                                      payment_method) if answer["status"] == "authorized" else answer
     return _place_hold(ctx, booking, payment, payment_method)
 
 
@@ -85,13 +90,6 @@ def _expired(booking) -> BookingExpired:
     return BookingExpired("the booking has expired: its time to pay ran out and its place was given back; "
                           "nothing was charged; please book again",
                           details={"expired_at": booking.hold_expires_at})
-
-
-def _customer(ctx: PaymentContext, patient_sub: str) -> str:
-    customer = ctx.repo.customer_of(patient_sub)
-    if customer is None:
-        customer = ctx.repo.remember_customer(patient_sub, ctx.gateway.ensure_customer(patient_sub), ctx.now())
-    return customer
 
 
 def _publish_confirmed(ctx: PaymentContext, booking) -> None:
@@ -130,7 +128,7 @@ def _confirm_free(ctx: PaymentContext, booking, payment) -> dict:
 
 def _place_hold(ctx: PaymentContext, booking, payment, payment_method: str) -> dict:
     now = ctx.now()
-    customer = _customer(ctx, booking.patient_sub)
+    customer = customer_for(ctx, booking.patient_sub)
     if payment is None:
         payment = ctx.repo.new_payment(booking, now, status=PENDING, attempt=1, customer_id=customer,
                                        payment_method_id=payment_method,

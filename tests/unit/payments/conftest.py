@@ -106,6 +106,7 @@ class FakeStripe:
         self.faults: dict[str, list[str]] = {}
         self.customers = 0
         self.refunds: list[tuple[str, int]] = []
+        self.setups: dict = {}
         self._ids = itertools.count(1)
 
     # -- test controls
@@ -236,6 +237,28 @@ class FakeStripe:
             self.refunds.append((payment_intent_id, amount))
             return f"re_{len(self.refunds)}"
         return self._run("refund", key, ("refund", payment_intent_id, amount), do)
+
+    def save_card(self, *, booking_id, customer, payment_method, key):
+        """A SetupIntent (usage off_session) confirmed at once: succeeded, requires_action (3-D
+        Secure) or a decline; `complete_setup(id)` finishes the 3-D Secure step."""
+        from payments.gateway import Setup
+
+        def do():
+            sid = f"seti_{next(self._ids)}"
+            if payment_method == PM_DECLINED:
+                raise PaymentDeclined("The card was declined.")
+            status = "requires_action" if payment_method == PM_3DS else "succeeded"
+            self.setups[sid] = Setup(id=sid, status=status, customer=customer, payment_method=payment_method,
+                                     client_secret=f"{sid}_secret", usage="off_session")
+            return self.setups[sid]
+        return self._run("save_card", key, ("setup", booking_id, customer, payment_method), do)
+
+    def complete_setup(self, setup_intent_id: str):
+        from dataclasses import replace
+        self.setups[setup_intent_id] = replace(self.setups[setup_intent_id], status="succeeded")
+
+    def retrieve_setup(self, setup_intent_id):
+        return self._run("retrieve_setup", None, None, lambda: self.setups[setup_intent_id])
 
     def retrieve(self, payment_intent_id):
         return self._run("retrieve", None, None, lambda: self._view(self.intents[payment_intent_id]))

@@ -98,11 +98,13 @@ def test_a_declined_card_past_the_reservation_says_the_booking_is_gone(ctx, make
     assert stripe_fake.held() == {}
 
 
-def test_a_zero_fee_confirms_at_once_without_stripe(ctx, make_booking, stripe_fake, published):
+def test_a_zero_fee_confirms_at_once_holding_nothing_and_saves_the_card(ctx, make_booking, stripe_fake,
+                                                                         published):
     bid = make_booking(fee=0)
-    assert hold_fee(ctx, "patient-1", bid, PM_OK) == {"status": "authorized"}
+    assert hold_fee(ctx, "patient-1", bid, PM_OK) == {"status": "authorized", "card_saved": True}
     assert booking(bid).status == "confirmed" and payment(bid).amount == 0
-    assert stripe_fake.calls == [] and len(published) == 1
+    assert stripe_fake.intents == {} and len(published) == 1  # no money held
+    assert payment(bid).kind == "card_on_file" and payment(bid).setup_intent_id in stripe_fake.setups
 
 
 def test_an_expired_reservation_cannot_be_paid(ctx, make_booking, clock, stripe_fake):
@@ -458,13 +460,14 @@ def test_a_failure_at_any_step_never_leaves_money_or_bookings_inconsistent(ctx, 
     assert len([pi for pi in stripe_fake.captures(completed)]) == 1
 
 
-def test_a_free_booking_confirmed_by_booking_needs_no_payment(ctx, make_booking, stripe_fake,
-                                                             set_booking_status):
+def test_a_free_booking_confirmed_by_booking_takes_no_money_when_completed(ctx, make_booking, stripe_fake,
+                                                                          set_booking_status):
     bid = make_booking(fee=0, status="confirmed")
-    assert hold_fee(ctx, "patient-1", bid, PM_OK) == {"status": "authorized"}
+    assert hold_fee(ctx, "patient-1", bid, PM_OK) == {"status": "authorized", "card_saved": True}
     set_booking_status(bid, "completed")
     assert capture_fee(ctx, bid) == "nothing_to_capture"
-    assert stripe_fake.calls == []
+    assert stripe_fake.intents == {}  # the card was saved for fees, never charged
+    assert payment(bid).status == "released" and payment(bid).gsi1pk is None
 
 
 def test_confirming_marks_the_visit_confirmed_in_the_capacity_ledger(ctx, make_booking):
@@ -489,3 +492,90 @@ def test_reconciliation_settles_a_hold_whose_event_was_lost(ctx, make_booking, s
     reconcile(ctx)  # BookingCancelled / BookingExpired / VisitEvent never arrived
     assert payment(bid).status == expected
     assert stripe_fake.held() == {}
+
+
+# ---- free visits: the card saved for their fees, or an invoice (issue 12, defect 4)
+
+def test_a_free_visits_no_show_charges_the_tariffs_fee_to_the_saved_card(ctx, make_booking, stripe_fake,
+                                                                        set_booking_status):
+    """The card is saved with a SetupIntent (usage off_session, no money held); the no-show fee is
+    the tariff's (400 SEK), charged off session, and does not count toward the high-cost cap."""
+    bid = make_booking(fee=0, status="confirmed")
+    assert hold_fee(ctx, "patient-1", bid, PM_OK)["card_saved"] is True
+    setup = stripe_fake.setups[payment(bid).setup_intent_id]
+    assert (setup.usage, setup.status, setup.payment_method) == ("off_session", "succeeded", PM_OK)
+    assert hold_fee(ctx, "patient-1", bid, PM_OK)["card_saved"] is True and len(stripe_fake.setups) == 1
+    set_booking_status(bid, "no_show")
+    assert charge_cancellation_fee(ctx, bid, "no_show") == "charged"
+    charged = [pi for pi in stripe_fake.intents.values() if pi.metadata.get("booking_id") == bid]
+    assert [(pi.amount, pi.status, pi.customer) for pi in charged] == [(40000, "succeeded", "cus_patient-1")]
+    assert charge_cancellation_fee(ctx, bid, "no_show") == "already_charged"
+    assert len(stripe_fake.intents) == 1
+    assert fees_paid_since(payment(bid).patient_key, "2000-01-01") == 0
+
+
+def test_a_free_visit_without_a_card_records_the_fee_as_an_invoice(ctx, make_booking, stripe_fake,
+                                                                    set_booking_status):
+    bid = make_booking(fee=0, status="confirmed")
+    set_booking_status(bid, "no_show")
+    assert charge_cancellation_fee(ctx, bid, "no_show") == "invoiced"
+    p = payment(bid)
+    assert (p.kind, p.status, int(p.amount), int(p.invoice_due), p.currency) == \
+        ("invoice", "invoiced", 40000, 40000, "SEK")
+    assert p.cancellation_fee["status"] == "invoiced" and p.cancellation_fee["kind"] == "no_show"
+    assert booking(bid).payment_status == "invoiced"
+    assert charge_cancellation_fee(ctx, bid, "no_show") == "already_invoiced"
+    assert stripe_fake.calls == []
+    assert waive_fee(ctx, dispatcher(), bid, "sudden_illness")["status"] == "waived"
+    assert int(payment(bid).invoice_due) == 0 and payment(bid).cancellation_fee["status"] == "waived"
+
+
+def test_a_late_cancellation_of_a_free_visit_without_a_card_is_invoiced(ctx, make_booking, set_booking_status):
+    bid = make_booking(fee=0, status="confirmed")
+    set_booking_status(bid, "cancelled", cancellation={"fee_decision": "late", "fee_amount": 99999})
+    assert charge_cancellation_fee(ctx, bid, "late") == "invoiced"
+    assert int(payment(bid).amount) == 40000  # the tariff's, never the event's or the record's figure
+
+
+def test_a_waiver_before_the_fee_event_leaves_nothing_to_invoice(ctx, make_booking, set_booking_status):
+    bid = make_booking(fee=0, status="confirmed")
+    set_booking_status(bid, "no_show")
+    assert waive_fee(ctx, dispatcher(), bid, "sudden_illness")["status"] == "waived"
+    assert charge_cancellation_fee(ctx, bid, "no_show") == "already_waived"
+    assert int(payment(bid).invoice_due) == 0
+
+
+def test_a_declined_card_on_a_free_visit_keeps_the_booking(ctx, make_booking, stripe_fake):
+    bid = make_booking(fee=0, status="confirmed")
+    with pytest.raises(PaymentDeclined):
+        hold_fee(ctx, "patient-1", bid, PM_DECLINED)
+    assert booking(bid).status == "confirmed"
+    assert hold_fee(ctx, "patient-1", bid, PM_OK) == {"status": "authorized", "card_saved": True}
+
+
+def test_a_card_whose_3ds_setup_was_never_finished_is_not_charged(ctx, make_booking, stripe_fake,
+                                                                   set_booking_status):
+    bid = make_booking(fee=0, status="confirmed")
+    answer = hold_fee(ctx, "patient-1", bid, PM_3DS)
+    assert answer["status"] == "requires_action" and answer["client_secret"] and answer["card_saved"] is False
+    set_booking_status(bid, "no_show")
+    assert charge_cancellation_fee(ctx, bid, "no_show") == "invoice_due"
+    assert stripe_fake.intents == {} and int(payment(bid).invoice_due) == 40000
+
+
+def test_a_finished_3ds_setup_is_the_card_on_file(ctx, make_booking, stripe_fake):
+    bid = make_booking(fee=0, status="confirmed")
+    hold_fee(ctx, "patient-1", bid, PM_3DS)
+    stripe_fake.complete_setup(payment(bid).setup_intent_id)
+    assert hold_fee(ctx, "patient-1", bid, PM_3DS) == {"status": "authorized", "card_saved": True}
+    assert payment(bid).status == "authorized" and len(stripe_fake.setups) == 1
+
+
+def test_reconciliation_charges_a_free_visits_no_show_whose_event_was_lost(ctx, make_booking, stripe_fake,
+                                                                          set_booking_status, clock):
+    bid = make_booking(fee=0, status="confirmed")
+    hold_fee(ctx, "patient-1", bid, PM_OK)
+    set_booking_status(bid, "no_show")
+    outcomes = reconcile(ctx)
+    assert any(k.endswith("settled_charged") for k in outcomes), outcomes
+    assert [pi.amount for pi in stripe_fake.intents.values()] == [40000]

@@ -27,11 +27,15 @@ ROUTES = [  # (method, path) -> the params TypedDict of that call in the pinned 
     ("POST", r"/v1/payment_intents/[^/]+/cancel", "PaymentIntentCancelParams"),
     ("POST", r"/v1/refunds", "RefundCreateParams"),
     ("GET", r"/v1/payment_intents/[^/]+", "PaymentIntentRetrieveParams"),
+    ("POST", r"/v1/setup_intents", "SetupIntentCreateParams"),
+    ("GET", r"/v1/setup_intents/[^/]+", "SetupIntentRetrieveParams"),
 ]
 INTENT = {"id": "pi_1", "object": "payment_intent", "status": "requires_capture", "amount": 35000,
           "amount_capturable": 35000, "amount_received": 0, "currency": "sek", "metadata": {}}
 ANSWERS = {"/v1/customers": {"id": "cus_1", "object": "customer"},
-           "/v1/refunds": {"id": "re_1", "object": "refund"}}
+           "/v1/refunds": {"id": "re_1", "object": "refund"},
+           "/v1/setup_intents": {"id": "seti_1", "object": "setup_intent", "status": "succeeded",
+                                 "usage": "off_session", "customer": "cus_1", "payment_method": "pm_1"}}
 
 
 class RecordingHTTPClient(stripe.HTTPClient):
@@ -44,7 +48,8 @@ class RecordingHTTPClient(stripe.HTTPClient):
 
     def request(self, method, url, headers, post_data=None, *, _usage=None):
         self.requests.append((method.upper(), url, dict(headers or {}), post_data))
-        body = ANSWERS.get(urlsplit(url).path, INTENT)
+        path = urlsplit(url).path
+        body = ANSWERS.get("/v1/setup_intents" if path.startswith("/v1/setup_intents") else path, INTENT)
         return json.dumps(body), 200, {"request-id": "req_1"}
 
     def close(self):
@@ -150,11 +155,13 @@ def recorded():
     gateway.charge_off_session(booking_id="b1", customer="cus_1", payment_method="pm_1", amount=5000,
                                currency="NOK", key="fee-rest:b1", kind="late_cancellation_rest")
     gateway.retrieve("pi_1")
+    gateway.save_card(booking_id="b2", customer="cus_1", payment_method="pm_1", key="setup:b2:1")
+    gateway.retrieve_setup("seti_1")
     return http.requests
 
 
 def test_every_request_fits_the_pinned_sdk_params_of_its_call(recorded):
-    assert len(recorded) == 8
+    assert len(recorded) == 10
     problems = []
     for method, url, headers, body in recorded:
         parts = urlsplit(url)
@@ -192,3 +199,13 @@ def test_the_contract_catches_a_removed_parameter():
         f"automatic_payment_methods.redirects: not a parameter of PaymentIntentCreateParamsAutomaticPaymentMethods "
         f"on {STRIPE_API_VERSION}",
         "automatic_payment_methods.enabled: required by PaymentIntentCreateParamsAutomaticPaymentMethods"])
+
+
+def test_a_free_visits_card_is_saved_for_off_session_use_confirmed_at_once(recorded):
+    """SetupIntent.create as the pinned SDK types it: the customer and card, usage off_session,
+    confirmed server side without redirects, cards only (issue 12, defect 4)."""
+    creates = [decode(body) for method, url, _, body in recorded if urlsplit(url).path == "/v1/setup_intents"]
+    assert creates == [{"customer": "cus_1", "payment_method": "pm_1", "usage": "off_session", "confirm": "true",
+                        "automatic_payment_methods": {"enabled": "true", "allow_redirects": "never"},
+                        "allowed_payment_method_types": ["card"],
+                        "metadata": {"booking_id": "b2", "purpose": "missed_visit_fees"}}]

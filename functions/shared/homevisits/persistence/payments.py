@@ -33,6 +33,12 @@ EVENT_SK = "EVENT"
 PENDING, REQUIRES_ACTION, AUTHORIZED, CAPTURED, RELEASED, FAILED = (
     "pending", "requires_action", "authorized", "captured", "released", "failed")
 OPEN_STATES = (PENDING, REQUIRES_ACTION)
+# A late-cancellation or no-show fee with no card to take it from: recorded to be invoiced.
+INVOICED = "invoiced"
+# What a record is for (`kind`; absent: the visit fee's hold). A free visit's record saves the card
+# for its fees (a SetupIntent, nothing held: pending -> requires_action -> authorized), or, with no
+# card, records the fee as an invoice (status invoiced).
+CARD_ON_FILE, INVOICE = "card_on_file", "invoice"
 
 # gsi1 partitions (what reconciliation queries).
 HOLD_EXPIRY, ACTION_PENDING, CAPTURE_DUE, PENDING_PK = "HOLD_EXPIRY", "ACTION_PENDING", "CAPTURE_DUE", "PENDING"
@@ -79,7 +85,9 @@ class PaymentModel(Model):
     attempt = NumberAttribute(default=1)  # part of the hold's idempotency key
     renewals = NumberAttribute(default=0)  # part of a renewed hold's idempotency key
     payment_intent_id = UnicodeAttribute(null=True)
-    amount = NumberAttribute()  # minor units held (the visit fee)
+    kind = UnicodeAttribute(null=True)  # None: the visit fee's hold | card_on_file | invoice
+    setup_intent_id = UnicodeAttribute(null=True)  # card_on_file: the SetupIntent that saved the card
+    amount = NumberAttribute()  # minor units held (the visit fee); an invoice: the fee invoiced
     currency = UnicodeAttribute()
     amount_captured = NumberAttribute(default=0)
     # The visit fee to take, decided once when its capture became due: ≤ the held amount and ≤ what
