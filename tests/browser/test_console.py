@@ -3,39 +3,18 @@ stack: it shows a planned day from the same API the apps use, and re-plans on de
 from __future__ import annotations
 
 import random
-import shutil
 import uuid
 import warnings
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 
+from tests.browser.conftest import CHROMIUM_ARGS, OUTPUT, chromium_path, sim_today
+
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 REGION = "skane"
 SYMPTOMS = "Svår öronvärk sedan igår kväll"
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
-
-
-def _chromium() -> str:
-    path = shutil.which("chromium") or (CHROMIUM if Path(CHROMIUM).exists() else None)
-    if not path:
-        pytest.skip("Debian chromium is not installed (/usr/bin/chromium): the console test needs a browser")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        pytest.skip("the playwright package is not installed")
-    return path
-
-
-def _sim_today(api) -> date:
-    """Today in the stack's (possibly simulated) time."""
-    now = api.http.post(api.base + "/_local/clock", json={}, timeout=10).json()["now"]
-    return datetime.fromisoformat(now.replace("Z", "+00:00")).date()
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +24,7 @@ def planned_day(api):
     planned it."""
     from devstack.demo_data import PeopleFactory
 
-    day = _sim_today(api) + timedelta(days=random.randint(3, 12))
+    day = sim_today(api) + timedelta(days=random.randint(3, 12))
     run = uuid.uuid4().hex[:6]
     dispatcher = api.token("dispatcher", f"dispatcher-{run}", REGION)
     clinicians = [f"console-doc-{run}-1", f"console-doc-{run}-2"]
@@ -91,7 +70,7 @@ def planned_day(api):
 def test_the_console_shows_the_plan_and_replans(api, planned_day):
     """Opened with a token in the URL fragment, the console draws every route with stops as an SVG
     path, a timeline row per clinician, KPIs and no symptoms; Re-plan shows a newer plan version."""
-    chromium = _chromium()
+    chromium = chromium_path()
     from playwright.sync_api import sync_playwright
 
     from dispatch.console import console_html
