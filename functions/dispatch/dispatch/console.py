@@ -182,7 +182,10 @@ function dismiss() { $("notice").hidden = true; $("notice").dataset.code = ""; }
 async function call(method, path, body) {
   const headers = {"Authorization": "Bearer " + state.token, "Accept": "application/json"};
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const res = await fetch(API + path, {method, headers, body: body === undefined ? undefined : JSON.stringify(body)});
+  let res;
+  try { res = await fetch(API + path, {method, headers, body: body === undefined ? undefined : JSON.stringify(body)}); }
+  catch (e) { const err = new Error("the API did not answer (" + e.message + ")"); err.status = 0; err.code = "";
+              err.reason = err.message; err.details = {}; throw err; }
   let answer = null;
   try { answer = await res.json(); } catch (e) { answer = null; }
   if (!res.ok) {
