@@ -207,13 +207,14 @@ def _own_region_day() -> str:
     return f"stockholm#{date(2041, 1, 1) + timedelta(days=uuid.uuid4().int % 3000)}"
 
 
-def _live_route(region_day: str, bid: str, told_eta: str):
-    """Dispatch's live route holding `bid`, its record saying the patient is to hear `told_eta`."""
+def _live_route(region_day: str, bid: str, told_eta: str, seq: int | None = None, late: bool = False):
+    """Dispatch's live route holding `bid`, its record saying the patient is to hear `told_eta`
+    (decision number `seq`)."""
     from homevisits.persistence import live
     item = live.get_route(region_day, "doc-told") or live.new_route(region_day, "doc-told", datetime.now(timezone.utc) + timedelta(days=1))
     item.stops = [{"booking_id": bid, "lat": 59.33, "lon": 18.06, "window_start_at": "2026-12-01T15:00:00Z",
                    "window_end_at": "2026-12-01T17:00:00Z", "service_s": 2400}]
-    item.told = {bid: {"eta": told_eta, "late": False}}
+    item.told = {bid: {"eta": told_eta, "late": late, **({"seq": seq} if seq is not None else {})}}
     assert live.save_route(item)
 
 
@@ -252,3 +253,70 @@ def test_texts_sent_in_one_second_keep_their_order_in_the_outbox(stack):
     texts = sorted((m for m in _outbox(f"patient:{sub}") if m.kind == "eta_changed"), key=lambda m: m.created_at)
     assert [m.text.split("ca kl ")[1][:5] for m in texts] == ["17:20", "16:50"], [(m.created_at, m.text) for m in texts]
     assert texts[0].created_at < texts[1].created_at
+
+
+def test_an_eta_told_again_after_another_is_texted_again_and_each_decision_once(stack):
+    """ETA 16:50 -> 17:20 -> 16:50 (local): three decisions, three texts, the last one 16:50 (the
+    second 16:50 was dropped as a duplicate of the first when texts were keyed by booking and ETA).
+    Each decision delivered twice (retried, and published again under another bus id) is still one text."""
+    from booking.notifications import handle_event
+    bid, sub = _booking(stack)
+    region_day = _own_region_day()
+    sender = RecordingSender()
+    near = Clock(datetime(2026, 12, 1, 15, 30, tzinfo=timezone.utc))
+    a, b = "2026-12-01T15:50:00Z", "2026-12-01T16:20:00Z"
+    decisions = [{"booking_id": bid, "eta": b, "previous_eta": a, "reason": "moved", "seq": 1},
+                 {"booking_id": bid, "eta": a, "previous_eta": b, "reason": "moved", "seq": 2},
+                 {"booking_id": bid, "eta": b, "previous_eta": a, "reason": "moved", "seq": 3}]
+    for n, change in enumerate(decisions, 1):
+        _live_route(region_day, bid, change["eta"], seq=change["seq"])
+        event = _event("EtaChanged", {"region_day": region_day, "eta_changes": [change]}, "homevisits.dispatch")
+        assert handle_event(event, sender, near) == ["sent"]
+        assert handle_event(event, sender, near) == ["duplicate"]  # the same event retried
+        again = _event("EtaChanged", {"region_day": region_day, "eta_changes": [change]}, "homevisits.dispatch")
+        assert handle_event(again, sender, near) == ["duplicate"]  # published twice (another bus id)
+    assert [t.split("ca kl ")[1][:5] for _, t in sender.sent] == ["17:20", "16:50", "17:20"], sender.sent
+    assert [m.kind for m in _outbox(f"patient:{sub}")] == ["eta_changed"] * 3
+
+
+def test_a_decision_superseded_by_one_with_the_same_eta_is_sent_once(stack):
+    """A -> B -> A, the middle decision handed over last: the record names decision 3 (ETA A), so
+    decision 2 (B) is stale and never texted, and decision 1 (also A) is stale too: its ETA is
+    the one the patient is to hear, but the patient heard B in between (dispatch's decision 3 is
+    the one to text)."""
+    from booking.notifications import handle_event
+    bid, sub = _booking(stack)
+    region_day = _own_region_day()
+    sender = RecordingSender()
+    near = Clock(datetime(2026, 12, 1, 15, 30, tzinfo=timezone.utc))
+    a, b = "2026-12-01T15:50:00Z", "2026-12-01T16:20:00Z"
+    first = {"booking_id": bid, "eta": a, "previous_eta": "2026-12-01T15:30:00Z", "reason": "moved", "seq": 1}
+    middle = {"booking_id": bid, "eta": b, "previous_eta": a, "reason": "moved", "seq": 2}
+    last = {"booking_id": bid, "eta": a, "previous_eta": b, "reason": "moved", "seq": 3}
+    _live_route(region_day, bid, a, seq=3)
+    for change in (last, first, middle):
+        handle_event(_event("EtaChanged", {"region_day": region_day, "eta_changes": [change]}, "homevisits.dispatch"),
+                     sender, near)
+    assert [t.split("ca kl ")[1][:5] for _, t in sender.sent] == ["16:50"], sender.sent
+
+
+def test_a_late_text_superseded_before_it_is_handled_is_not_sent(stack):
+    """'The window will be missed' decided, then a newer decision (the clinician caught up, or
+    later still): the delayed late text is stale and not sent; the newer one is, and one past the
+    window still says the window will be missed."""
+    from booking.notifications import handle_event
+    bid, sub = _booking(stack)
+    region_day = _own_region_day()
+    sender = RecordingSender()
+    near = Clock(datetime(2026, 12, 1, 15, 30, tzinfo=timezone.utc))
+    late = {"booking_id": bid, "eta": "2026-12-01T17:05:00Z", "previous_eta": "2026-12-01T16:40:00Z",
+            "reason": "late", "seq": 4}
+    later = {"booking_id": bid, "eta": "2026-12-01T17:35:00Z", "previous_eta": "2026-12-01T17:05:00Z",
+             "reason": "moved", "seq": 5}
+    _live_route(region_day, bid, later["eta"], seq=5, late=True)
+    for change in (later, late):  # the late text handed over after the newer decision
+        handle_event(_event("EtaChanged", {"region_day": region_day, "eta_changes": [change]}, "homevisits.dispatch"),
+                     sender, near)
+    assert len(sender.sent) == 1, sender.sent
+    assert "18:35" in sender.sent[0][1] and "16:00–18:00" in sender.sent[0][1] and "försenade" in sender.sent[0][1]
+    assert [m.kind for m in _outbox(f"patient:{sub}")] == ["eta_late"]

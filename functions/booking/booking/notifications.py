@@ -400,8 +400,8 @@ def _plan_changed(event: dict, detail: dict, clock: Clock) -> list[Message]:
 
 
 def _last_decided(region_day: str | None) -> dict:
-    """booking id -> the ETA dispatch last decided its patient should hear (the `told` record of
-    the live route holding the visit: homevisits.persistence.live), for the region-day."""
+    """booking id -> what dispatch last decided its patient should hear ({"eta", "late", "seq"}: the
+    `told` record of the live route holding the visit: homevisits.persistence.live), for the region-day."""
     if not region_day:
         return {}
     from homevisits.persistence.live import routes_of_day
@@ -411,19 +411,41 @@ def _last_decided(region_day: str | None) -> dict:
         for stop in item.stops or []:
             heard = told.get(stop["booking_id"])
             if heard and heard.get("eta"):
-                out[stop["booking_id"]] = heard["eta"]
+                out[stop["booking_id"]] = heard
     return out
 
 
-def _eta_changes(changes: list, now: datetime, region_day: str | None = None) -> list[Message]:
-    """Patients whose ETA moved: [{"booking_id", "eta", "previous_eta", "reason"?}]. With a
-    `reason` (moved | late) dispatch's live ETAs already decided the text is due (once per
-    threshold); without one the move must exceed the margin. One text per booking and ETA (or
-    per booking for "late"), whichever event carried it (a plan's PlanChanged or an EtaChanged).
+def _superseded(change: dict, newest: dict | None) -> bool:
+    """Whether dispatch has decided past `change` since (its record names another decision). A
+    change without a number (published before decisions were numbered) is matched by its ETA."""
+    if newest is None:
+        return False
+    if change.get("seq") is not None and newest.get("seq") is not None and int(change["seq"]) != int(newest["seq"]):
+        return True
+    return newest.get("eta") != change.get("eta")
 
-    The queue hands events over in any order (a retried batch comes after newer ones): a move
-    dispatch has decided past since (its live route's record of what the patient is to hear says
-    another ETA) is not texted, so the last text a patient gets is the newest decision."""
+
+def _eta_identity(booking_id: str, change: dict, late: bool) -> str:
+    """One text per decision: dispatch numbers its decisions per booking (`seq`), so a decision
+    delivered twice (on a PlanChanged and an EtaChanged, or retried) is one text, while an ETA told
+    again after another one (11:16 -> 11:46 -> 11:16) is a new text. Without a number: one per
+    booking and ETA, or per booking for "late"."""
+    if change.get("seq") is not None:
+        return f"ETA|{booking_id}|#{int(change['seq'])}|{change['eta']}" + ("|late" if late else "")
+    return f"ETA|{booking_id}|" + ("late" if late else change["eta"])
+
+
+def _eta_changes(changes: list, now: datetime, region_day: str | None = None) -> list[Message]:
+    """Patients whose ETA moved: [{"booking_id", "eta", "previous_eta", "reason"?, "seq"?}]. With a
+    `reason` (moved | late) dispatch's live ETAs already decided the text is due (once per
+    threshold) and `seq` numbers the decision; without one the move must exceed the margin. One
+    text per decision (`_eta_identity`), whichever event carried it (a plan's PlanChanged or an
+    EtaChanged).
+
+    The queue hands events over in any order (a retried batch comes after newer ones): a decision
+    dispatch has decided past since (its live route's record of what the patient is to hear names
+    another decision) is not texted, a move or a "late" alike, so the last text a patient gets is
+    the newest decision."""
     from homevisits.settings import eta_notify_margin_minutes
     out = []
     decided: dict | None = None
@@ -442,17 +464,25 @@ def _eta_changes(changes: list, now: datetime, region_day: str | None = None) ->
                     continue
             except ValueError:
                 pass
-        if reason == "moved":
+        if reason in ("moved", "late"):
             decided = _last_decided(region_day) if decided is None else decided
-            newest = decided.get(change.get("booking_id"))
-            if newest is not None and newest != eta:
-                logger.info("superseded ETA change not texted", extra={"region_day": region_day})
+            if _superseded(change, decided.get(change.get("booking_id"))):
+                logger.info("superseded ETA change not texted", extra={"region_day": region_day, "reason": reason})
                 continue
         b = _booking(change.get("booking_id"))
         if b and b.status in (S.CONFIRMED, S.EN_ROUTE):
             late = reason == "late"
-            out.append(eta_changed(b, eta, f"ETA|{b.booking_id}|" + ("late" if late else eta), late=late))
+            # a move after a superseded "late" still says the window will be missed
+            after_window = late or _after(eta, b.ends_at)
+            out.append(eta_changed(b, eta, _eta_identity(b.booking_id, change, late), late=after_window))
     return out
+
+
+def _after(iso: str, end: str | None) -> bool:
+    try:
+        return bool(end) and parse_utc(iso) > parse_utc(end)
+    except ValueError:
+        return False
 
 
 # ---------------------------------------------------------------- outbox + send

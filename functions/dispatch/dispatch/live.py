@@ -17,7 +17,7 @@ from datetime import datetime
 
 from homevisits import messaging
 from homevisits.clock import parse_utc, utc_iso
-from homevisits.live_eta import LiveEta, recompute, route_snapshot, tells
+from homevisits.live_eta import LiveEta, next_seq, recompute, route_snapshot, tells
 from homevisits.observability import get_logger
 from homevisits.persistence import live as store
 from homevisits.regions import load_config, parse_region_day
@@ -284,7 +284,9 @@ def record_event(booking, clinician_id: str | None, event_type: str, at: datetim
         if told_eta:  # the text said this ETA, and so said the window will be missed if it will
             window_end = next((st["window_end_at"] for st in item.stops or [] if st["booking_id"] == bid), None)
             late = bool(window_end) and parse_utc(told_eta) > parse_utc(window_end)
-            item.told = {**(item.told or {}), bid: {"eta": told_eta, "late": late}}
+            # a decision of what the patient hears like any other: a text delayed since is stale
+            heard = (item.told or {}).get(bid)
+            item.told = {**(item.told or {}), bid: {"eta": told_eta, "late": late, "seq": next_seq(heard)}}
 
     try:
         _update(booking.region_day, clinician_id, at, change)

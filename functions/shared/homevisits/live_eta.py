@@ -123,11 +123,14 @@ def route_snapshot(stops: list[dict], start: dict, breaks: list[dict]) -> dict:
 def tells(etas: dict[str, LiveEta], told: dict, margin_minutes: int) -> tuple[list[dict], dict]:
     """Which patients to text, and the new record of what each was told.
 
-    `told`: booking id -> {"eta", "late"}: the ETA the patient last heard (the first one computed
-    counts as heard: the app shows it) and whether they were told the window will be missed. A
-    patient is texted once per threshold: when the ETA moved more than `margin_minutes` from the
-    one they heard, or when it first falls after the window's end — not on every recompute.
-    Answers ([{"booking_id", "eta", "previous_eta", "reason": "moved" | "late"}], the new `told`)."""
+    `told`: booking id -> {"eta", "late", "seq"}: the ETA the patient last heard (the first one
+    computed counts as heard: the app shows it), whether they were told the window will be missed,
+    and `seq`, the number of decisions to text them so far (0 before any). A patient is texted once
+    per threshold: when the ETA moved more than `margin_minutes` from the one they heard, or when
+    it first falls after the window's end — not on every recompute. Each decision gets the next
+    `seq`: it names the decision (notifications key the text by it, so a decision delivered twice
+    is one text, and an ETA told again after another is a new one).
+    Answers ([{"booking_id", "eta", "previous_eta", "reason": "moved" | "late", "seq"}], the new `told`)."""
     told = {b: dict(v) for b, v in (told or {}).items()}
     out = []
     for bid, e in sorted(etas.items()):
@@ -135,17 +138,23 @@ def tells(etas: dict[str, LiveEta], told: dict, margin_minutes: int) -> tuple[li
             continue
         heard = told.get(bid)
         if heard is None:
-            told[bid] = {"eta": e.eta, "late": e.late}
+            told[bid] = {"eta": e.eta, "late": e.late, "seq": 1 if e.late else 0}
             if e.late:
-                out.append({"booking_id": bid, "eta": e.eta, "previous_eta": None, "reason": "late"})
+                out.append({"booking_id": bid, "eta": e.eta, "previous_eta": None, "reason": "late", "seq": 1})
             continue
         moved = abs((parse_utc(e.eta) - parse_utc(heard["eta"])).total_seconds()) > margin_minutes * 60
         newly_late = e.late and not heard.get("late")
         if moved or newly_late:
+            seq = next_seq(heard)
             out.append({"booking_id": bid, "eta": e.eta, "previous_eta": heard["eta"],
-                        "reason": "late" if newly_late else "moved"})
-            told[bid] = {"eta": e.eta, "late": e.late or bool(heard.get("late"))}
+                        "reason": "late" if newly_late else "moved", "seq": seq})
+            told[bid] = {"eta": e.eta, "late": e.late or bool(heard.get("late")), "seq": seq}
     return out, told
+
+
+def next_seq(heard: dict | None) -> int:
+    """The number of the next decision of what a patient hears, after `heard` (a `told` entry)."""
+    return int((heard or {}).get("seq") or 0) + 1
 
 
 def call_of(route: dict | None, booking_id: str, eta: str | None) -> dict | None:

@@ -48,7 +48,7 @@ def test_a_stored_plan_writes_one_live_route_per_clinician_and_its_stops_show_li
     assert [s["booking_id"] for s in item.stops] == ["a", "b"] and item.plan_version == 1
     stops = planned.plan().routes[0]["stops"]
     assert all(s["eta_state"] == "planned" for s in stops)
-    assert item.told == {s["booking_id"]: {"eta": s["eta"], "late": False} for s in stops}
+    assert item.told == {s["booking_id"]: {"eta": s["eta"], "late": False, "seq": 0} for s in stops}
     assert planned.plan().kpis["arrivals"] == 0
 
 
@@ -73,7 +73,7 @@ def test_the_on_the_way_eta_is_what_the_patient_has_heard(planned):
     assert parse_utc(eta) > at
     live.record_event(booking("a", rd), "doc", "on_the_way", at, told_eta=eta)
     item = planned.store.items[(f"stockholm#{rd.day.isoformat()}", "doc")]
-    assert item.told["a"] == {"eta": eta, "late": False}
+    assert item.told["a"] == {"eta": eta, "late": False, "seq": 1}  # a decision: an older text is stale
     assert live.current(item, at)["a"].eta == eta
 
 
@@ -150,3 +150,21 @@ def test_a_plan_whose_live_route_was_written_meanwhile_still_tells_the_moves_it_
     texts = [c for _, d in planned.published for c in d.get("eta_changes", []) if c["booking_id"] == "b"]
     assert texts and texts[-1]["eta"] != before
     assert planned.store.items[(rd_key, "doc")].told["b"]["eta"] == texts[-1]["eta"]
+    assert planned.store.items[(rd_key, "doc")].told["b"]["seq"] == texts[-1]["seq"]
+
+
+def test_a_patient_told_an_eta_then_another_then_the_first_again_gets_three_numbered_decisions(planned):
+    """b (12–14): the clinician reports positions far away, back near, far again; each move past
+    the margin is a decision with the next number (what notifications key the text by), so the
+    ETA told a second time is a new text, and the record names the last decision."""
+    rd = planned.rd
+    rd_key = f"stockholm#{rd.day.isoformat()}"
+    live.record_event(booking("a", rd), "doc", "completed", MORNING + timedelta(hours=4))
+    planned.published.clear()
+    now = MORNING + timedelta(hours=4, minutes=1)
+    for i, lat in enumerate((60.3, 59.36, 60.3)):  # ~100 km away, near, away again
+        live.record_position(rd_key, "doc", lat, 18.1, now + timedelta(seconds=i), now + timedelta(seconds=i))
+    texts = [c for t, d in planned.published if t == "EtaChanged" for c in d["eta_changes"] if c["booking_id"] == "b"]
+    assert [c["seq"] for c in texts] == [1, 2, 3], texts
+    assert texts[0]["eta"] != texts[1]["eta"] != texts[2]["eta"]
+    assert planned.store.items[(rd_key, "doc")].told["b"]["seq"] == 3

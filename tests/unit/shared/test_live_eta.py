@@ -125,7 +125,7 @@ def eta(bid, when, state="planned", late=False):
 
 def test_the_first_eta_counts_as_heard_and_small_moves_are_not_texted():
     out, told = tells({"b": eta("b", "10:00")}, {}, 15)
-    assert out == [] and told == {"b": {"eta": iso("10:00"), "late": False}}
+    assert out == [] and told == {"b": {"eta": iso("10:00"), "late": False, "seq": 0}}
     out, told2 = tells({"b": eta("b", "10:14")}, told, 15)
     assert out == [] and told2 == told
 
@@ -133,7 +133,7 @@ def test_the_first_eta_counts_as_heard_and_small_moves_are_not_texted():
 def test_a_move_beyond_the_margin_is_texted_once():
     told = {"b": {"eta": iso("10:00"), "late": False}}
     out, told = tells({"b": eta("b", "10:16")}, told, 15)
-    assert out == [{"booking_id": "b", "eta": iso("10:16"), "previous_eta": iso("10:00"), "reason": "moved"}]
+    assert out == [{"booking_id": "b", "eta": iso("10:16"), "previous_eta": iso("10:00"), "reason": "moved", "seq": 1}]
     again, _ = tells({"b": eta("b", "10:20")}, told, 15)
     assert again == []  # 4 minutes from what the patient heard last
 
@@ -144,6 +144,20 @@ def test_the_window_missed_is_texted_once():
     assert [o["reason"] for o in out] == ["late"]
     again, _ = tells({"b": eta("b", "12:10", late=True)}, told, 15)
     assert again == []
+
+
+def test_an_eta_back_where_it_was_is_a_new_decision_with_its_own_number():
+    """10:00 -> 10:30 -> 10:00: three texts the patient needs; each decision is numbered (the
+    text's identity), so the second 10:00 is not the first one again."""
+    told = {"b": {"eta": iso("10:00"), "late": False}}  # a record from before decisions were numbered
+    decided = []
+    for hhmm in ("10:30", "10:00", "10:30"):
+        out, told = tells({"b": eta("b", hhmm)}, told, 15)
+        decided += out
+    assert [(c["eta"], c["seq"]) for c in decided] == [(iso("10:30"), 1), (iso("10:00"), 2), (iso("10:30"), 3)]
+    assert told["b"]["seq"] == 3
+    again, same = tells({"b": eta("b", "10:31")}, told, 15)
+    assert again == [] and same == told  # no decision, no number
 
 
 def test_arrived_and_done_visits_are_not_texted():

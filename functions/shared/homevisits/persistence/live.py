@@ -24,8 +24,9 @@ KEEP_DAYS = 3  # the live state is of no use after its day; the plan and the eve
 
 class LiveRouteModel(Model):
     """What `homevisits.live_eta.recompute` reads (start, stops, breaks, events, position), the
-    plan version the stops came from, and `told`: booking id -> {"eta", "late"}, what each patient
-    last heard (so an SMS goes once per threshold)."""
+    plan version the stops came from, and `told`: booking id -> {"eta", "late", "seq"}, what each
+    patient last heard (so an SMS goes once per threshold) and the number of that decision (the
+    ETA texts' identity: homevisits.live_eta.tells)."""
 
     Meta = meta("OpsTable")
 
