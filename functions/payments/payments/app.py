@@ -18,6 +18,7 @@ from payments.webhook import handle_webhook
 
 logger = get_logger("payments")
 settings.get()  # cold start: a bad environment fails here, never in a request
+deps.warm()  # Stripe and the AWS clients built at init, outside the first payment's 15 s
 app = make_resolver("payments")
 
 BookingId = Annotated[str, Path(min_length=1, max_length=64)]
