@@ -7,7 +7,9 @@ import os
 import shutil
 import tempfile
 import uuid
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -111,6 +113,25 @@ class Api:
         r = self.http.post(self.base + "/_local/drain", json={"timeout_s": timeout_s}, timeout=timeout_s + 10)
         assert r.status_code == 200, r.text
         return r.json()
+
+    def today(self) -> date:
+        """Today in Sweden by the stack's (possibly simulated) clock."""
+        now = self.http.post(self.base + "/_local/clock", json={}, timeout=10).json()["now"]
+        return datetime.fromisoformat(now.replace("Z", "+00:00")).astimezone(ZoneInfo("Europe/Stockholm")).date()
+
+    def free_day(self, region: str, first: int, last: int = 44) -> date:
+        """The first region-day `first`..`last` days ahead that nobody has touched (no shift, ledger
+        version 0). The stack is shared by the whole session: another module's clinicians on a fixed
+        day would take visits over, so a test that needs the region's day to itself asks for one."""
+        tok = self.token("dispatcher", f"disp-{region}", region)
+        today = self.today()
+        for k in range(first, last + 1):
+            day = today + timedelta(days=k)
+            r = self.get(f"/regions/{region}/shifts/{day}", tok)
+            assert r.status_code == 200, r.text
+            if not r.json()["shifts"] and r.json().get("version", 0) == 0:
+                return day
+        raise AssertionError(f"no untouched {region} day between +{first} and +{last}")
 
     def invoke(self, function_id: str, event: dict | None = None) -> dict:
         r = self.http.post(f"{self.base}/_local/invoke/{function_id}", json=event or {}, timeout=300)

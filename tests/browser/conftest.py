@@ -7,7 +7,7 @@ import shutil
 import uuid
 import warnings
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -28,12 +28,6 @@ def chromium_path() -> str:
     except ImportError:
         pytest.skip("the playwright package is not installed")
     return path
-
-
-def sim_today(api) -> date:
-    """Today in the stack's (possibly simulated) time."""
-    now = api.http.post(api.base + "/_local/clock", json={}, timeout=10).json()["now"]
-    return datetime.fromisoformat(now.replace("Z", "+00:00")).date()
 
 
 @pytest.fixture(scope="module")
@@ -68,21 +62,6 @@ class BookedDay:
         r = api.get(f"/regions/{self.region}/plans/{self.date}", self.dispatcher)
         assert r.status_code == 200, r.text
         return r.json()
-
-
-def free_day(api, region: str, dispatcher: str, first: int, last: int) -> date:
-    """A day `first`..`last` days ahead on which no other test has put a shift in `region` (the
-    stack is shared by the session: another module's clinicians would take visits over)."""
-    today = sim_today(api)
-    offsets = list(range(first, last + 1))
-    random.shuffle(offsets)
-    for k in offsets:
-        day = today + timedelta(days=k)
-        r = api.get(f"/regions/{region}/shifts/{day}", dispatcher)
-        assert r.status_code == 200, r.text
-        if not r.json()["shifts"]:
-            return day
-    raise AssertionError(f"no free {region} day {first}..{last} days ahead")
 
 
 def book_day(api, region: str, day: date, dispatcher: str, shifts: dict, visits: list) -> BookedDay:

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM_ARGS, OUTPUT, chromium_path, sim_today
+from tests.browser.conftest import CHROMIUM_ARGS, OUTPUT, chromium_path
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
@@ -24,7 +24,7 @@ def planned_day(api):
     planned it."""
     from devstack.demo_data import PeopleFactory
 
-    day = sim_today(api) + timedelta(days=random.randint(3, 12))
+    day = api.today() + timedelta(days=random.randint(3, 12))
     run = uuid.uuid4().hex[:6]
     dispatcher = api.token("dispatcher", f"dispatcher-{run}", REGION)
     clinicians = [f"console-doc-{run}-1", f"console-doc-{run}-2"]

@@ -7,12 +7,12 @@ zone. Screenshots go to test-output/."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser.conftest import OUTPUT, book_day, free_day, settle
+from tests.browser.conftest import OUTPUT, book_day, settle
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
@@ -25,7 +25,7 @@ def steer_day(api):
     """Two doctors 08–17 and doctor visits at 08, 10, 12 and 14 (the last urgent), planned."""
     run = uuid.uuid4().hex[:6]
     dispatcher = api.token("dispatcher", f"disp-{run}", REGION)
-    day = free_day(api, REGION, dispatcher, 15, 30)
+    day = api.free_day(REGION, 15, 30)
     return book_day(api, REGION, day, dispatcher,
                     {f"steer-a-{run}": ("doctor", "08:00", "17:00"), f"steer-b-{run}": ("doctor", "08:00", "17:00")},
                     [("08", "08:00", "doctor", None), ("10", "10:00", "doctor", None),
@@ -205,7 +205,7 @@ def sick_day(api):
     first doctor can keep the afternoon ones)."""
     run = uuid.uuid4().hex[:6]
     dispatcher = api.token("dispatcher", f"disp-{run}", REGION)
-    day = free_day(api, REGION, dispatcher, 31, 38)
+    day = api.free_day(REGION, 31, 38)
     return book_day(api, REGION, day, dispatcher,
                     {f"sick-late-{run}": ("doctor", "08:00", "20:00"), f"sick-morning-{run}": ("doctor", "08:00", "12:00")},
                     [("08", "08:00", "doctor", None), ("10", "10:00", "doctor", None),
@@ -269,7 +269,7 @@ def test_the_lists_show_missed_and_unassigned_visits_with_reasons_in_stockholm_t
     every time shown is still Stockholm's. Runs last: it moves the stack's clock."""
     run = uuid.uuid4().hex[:6]
     dispatcher = api.token("dispatcher", f"disp-{run}", REGION)
-    day = free_day(api, REGION, dispatcher, 1, 4)
+    day = api.free_day(REGION, 1, 4)
     doctor = f"lists-doc-{run}"
     booked = book_day(api, REGION, day, dispatcher, {doctor: ("doctor", "08:00", "20:00")},
                       [("missed", "08:00", "doctor", None), ("out", "14:00", "doctor", None),

@@ -81,18 +81,6 @@ def future_day(days: int) -> date:
     return (datetime.now(timezone.utc) + timedelta(days=days)).date()
 
 
-def free_day(api, region: str, from_days: int, to_days: int = 44) -> date:
-    """The first region-day from `from_days` ahead that no one has touched yet (ledger version 0):
-    the stack is shared by the whole session, and other modules book on fixed days."""
-    tok = api.token("dispatcher", f"disp-{region}", region)
-    for n in range(from_days, to_days + 1):
-        d = future_day(n)
-        r = api.get(f"/regions/{region}/shifts/{d}", tok)
-        if r.status_code == 200 and r.json().get("version", 0) == 0:
-            return d
-    raise AssertionError(f"no untouched {region} day between +{from_days} and +{to_days}")
-
-
 # ---------------------------------------------------------------- localstripe
 def stripe_post(path: str, data: dict) -> dict:
     base = os.environ.get("STRIPE_API_BASE", "http://127.0.0.1:8420")
@@ -215,7 +203,7 @@ OWNER_PURPOSES = ("main", "cancel", "resched")
 @pytest.fixture(scope="session")
 def world(api, stack) -> World:
     try:
-        w = World(day=free_day(api, "stockholm", 5))
+        w = World(day=api.free_day("stockholm", 5))
     except AssertionError as e:
         w = World(day=future_day(5), error=str(e))
         return w

@@ -87,7 +87,7 @@ def day(api, h):
     the booking horizon, else a day shared with earlier scenarios (the invariants hold per
     region-day whatever else is booked there)."""
     try:
-        d = h.free_day(api, "skane", 1)
+        d = api.free_day("skane", 1)
     except AssertionError:
         d = h.future_day(next(_days) % 12 + 2)
     h.put_shift(api, "skane", d, f"doc-faults-{d:%m%d}-{uuid.uuid4().hex[:6]}", area=h.SKANE)

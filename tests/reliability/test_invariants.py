@@ -52,7 +52,7 @@ def _seen_by_intents_only(rd: str, booking_id: str) -> int:
 
 
 def test_money_taken_beside_the_intents_is_an_over_charge_and_a_stray_charge_is_reported(api, h):
-    day = h.free_day(api, "skane", 20)
+    day = api.free_day("skane", 20)
     h.put_shift(api, "skane", day, "doc-inv-money", area=h.SKANE)
     bid = _completed_visit(api, h, h.new_person("inv-money"), day)
     _settle(api, h)
@@ -78,7 +78,7 @@ def test_fees_above_the_high_cost_cap_in_12_months_are_reported(api, h):
     person = h.new_person("inv-cap")
     days, bids = [], []
     for n in range(3):
-        day = h.free_day(api, "skane", 20 + n)
+        day = api.free_day("skane", 20 + n)
         h.put_shift(api, "skane", day, f"doc-inv-cap-{n}", area=h.SKANE)
         days.append(day)
         bids.append(_completed_visit(api, h, person, day, "12:00"))
@@ -96,7 +96,7 @@ def test_fees_above_the_high_cost_cap_in_12_months_are_reported(api, h):
 def test_a_booking_version_that_goes_back_is_reported(api, h):
     from homevisits.persistence.booking import BookingModel
 
-    day = h.free_day(api, "skane", 20)
+    day = api.free_day("skane", 20)
     h.put_shift(api, "skane", day, "doc-inv-version", area=h.SKANE)
     bid = h.book_and_pay(api, h.new_person("inv-version"), day, "14:00", h.SKANE)
     h.drain(api)

@@ -22,7 +22,7 @@ def test_a_3ds_hold_finished_by_reconciliation_sends_the_confirmation_sms(api, h
     """The patient completes 3-D Secure, no webhook comes (localstripe sends none), and the
     scheduled reconciliation confirms the booking: it must also put BookingConfirmed on the bus
     (events:PutEvents in ReconcileFunction's role), or the patient never gets the confirmation SMS."""
-    d = h.free_day(api, "skane", 2)
+    d = api.free_day("skane", 2)
     h.put_shift(api, "skane", d, f"doc-iam-{d:%m%d}", area=h.SKANE)
     p = h.new_person("iam3ds")
     bid = h.expect(h.book(api, p, d, "10:00", h.SKANE), 201)["id"]

@@ -33,7 +33,7 @@ def _texts_about(person, bid):
 
 
 def test_personal_data_past_the_retention_are_pseudonymised_and_statistics_kept(api, h, moved_clock):
-    day = h.free_day(api, "skane", 25)
+    day = api.free_day("skane", 25)
     later = day + timedelta(days=1)
     for d in (day, later):
         h.put_shift(api, "skane", d, f"doc-retention-{d:%m%d}", area=h.SKANE)

@@ -40,7 +40,7 @@ def sick_day(hv):
     at 08, two at 10 (the last booked one urgent), three in the afternoon: B fills up first, A takes
     the rest. Another doctor works the next day. Planned by dispatch."""
     from datetime import timedelta
-    day = hv.local_day(31)
+    day = hv.api.free_day(REGION, 31)
     run = uuid.uuid4().hex[:5]
     a, b = f"sick-2-{run}", f"sick-1-{run}"  # B first in the ledger's order: it fills up first
     hv.put_shift(REGION, day, a, start="08:00", end="20:00", where=hv.MALMO)
@@ -134,7 +134,7 @@ def test_a_late_start_needs_the_override_and_then_lists_what_cannot_be_kept(hv):
     """A single doctor with visits at 08, 10 and 14 starts at 12 instead: without override 409 and
     nothing changes; with ?override=true the 08 and 10 visits are unkept (offered later windows),
     the 14 visit stays."""
-    day = hv.local_day(33)
+    day = hv.api.free_day(REGION, 33)
     a = f"late-{uuid.uuid4().hex[:5]}"
     hv.put_shift(REGION, day, a, start="08:00", end="18:00", where=hv.MALMO)
     early, _, early_tok = _book(hv, day, "08:00")
@@ -158,7 +158,7 @@ def test_a_late_start_needs_the_override_and_then_lists_what_cannot_be_kept(hv):
 
 
 def test_only_the_regions_dispatcher_takes_a_clinician_off(hv):
-    day = hv.local_day(35)
+    day = hv.api.free_day(REGION, 35)
     a = f"off-{uuid.uuid4().hex[:5]}"
     hv.put_shift(REGION, day, a, where=hv.MALMO)
     path = f"/regions/{REGION}/clinicians/{a}/shifts/{day}"
@@ -178,7 +178,7 @@ def test_a_held_visit_left_unkept_is_kept_again_when_confirmed_into_a_day_with_r
     clears the mark, so dispatch plans it again."""
     from homevisits.clock import SystemClock
     from homevisits.lifecycle import confirm_booking
-    day = hv.local_day(37)
+    day = hv.api.free_day(REGION, 37)
     run = uuid.uuid4().hex[:5]
     hv.put_shift(REGION, day, f"held-a-{run}", where=hv.MALMO)
     _, tok = hv.patient()
