@@ -15,7 +15,7 @@ from homevisits.errors import (BookingNotPayable, InvalidRequest, PaymentDecline
                                PaymentRejected, RequestInProgress)
 from homevisits.persistence.payments import (AUTHORIZED, CARD_ON_FILE, HOLD_EXPIRY, PENDING, RELEASED,
                                              REQUIRES_ACTION)
-from payments.context import PaymentContext, customer_for, logger, patient_key, set_gsi
+from payments.context import PaymentContext, customer_for, patient_key, set_gsi
 from payments.repository import StaleWrite
 
 PENDING_SETUP = ("requires_action", "requires_confirmation", "processing")
@@ -76,11 +76,7 @@ def save_card(ctx: PaymentContext, booking, payment, payment_method: str) -> dic
         raise InvalidRequest("the payment method cannot be used; please try another card",
                              code="invalid_payment_method") from err
     except PaymentProviderUnavailable:
-        payment.last_error = "provider_unavailable"
-        try:
-            ctx.save(payment)
-        except Exception:
-            logger.exception("could not record the provider error", extra={"booking_id": booking.booking_id})
+        ctx.note_provider_down(payment, booking.booking_id)
         raise
     payment.setup_intent_id = setup.id
     if setup.status == "succeeded":

@@ -61,6 +61,14 @@ class PaymentContext:
         """The payment record, conditional on its version (StaleWrite when it moved meanwhile)."""
         return self.repo.save(payment, self.now())
 
+    def note_provider_down(self, payment, booking_id: str) -> None:
+        """Stripe did not answer: the attempt says so (best effort; the caller re-raises the error)."""
+        payment.last_error = "provider_unavailable"
+        try:
+            self.save(payment)
+        except Exception:
+            logger.exception("could not record the provider error", extra={"booking_id": booking_id})
+
     def finding(self, booking_id: str, kind: str, details: dict | None = None) -> None:
         """Something a person should look at: logged (ids only), stored in OpsTable, counted."""
         details = details or {}

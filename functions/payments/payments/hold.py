@@ -159,11 +159,7 @@ def _place_hold(ctx: PaymentContext, booking, payment, payment_method: str) -> d
     except PaymentDeclined as err:
         raise declined(ctx, booking, payment, err.details) from err
     except PaymentProviderUnavailable:
-        payment.last_error = "provider_unavailable"
-        try:
-            ctx.save(payment)
-        except Exception:
-            logger.exception("could not record the provider error", extra={"booking_id": booking.booking_id})
+        ctx.note_provider_down(payment, booking.booking_id)
         raise
     except PaymentRejected as err:
         # A refused create holds nothing; the next try is a new attempt with its own key.
