@@ -4,28 +4,24 @@ buttons moving a visit through its states on the real API."""
 from __future__ import annotations
 
 import random
-import shutil
 import uuid
-from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import OUTPUT
+
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 REGION = "stockholm"
 PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 
 
-def _browser_or_skip() -> str:
-    found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-    if not found:
-        pytest.skip("Debian chromium is not installed: the phone-page test needs a browser")
-    pytest.importorskip("playwright.sync_api")
-    return found
+def _phone(browser, url: str, errors: list[str], **context):
+    """A page at a phone's size on `url`, its script errors collected in `errors`."""
+    page = browser.new_context(**PHONE, **context).new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    return page
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +29,7 @@ def route_day(api):
     """One nurse on shift some days ahead with three paid visits booked through the API, planned."""
     from devstack.demo_data import PeopleFactory
 
-    now = api.http.post(api.base + "/_local/clock", json={}, timeout=10).json()["now"]
-    day = datetime.fromisoformat(now.replace("Z", "+00:00")).date() + timedelta(days=random.randint(14, 30))
+    day = api.free_day(REGION, 14, 30)
     run = uuid.uuid4().hex[:6]
     dispatcher = api.token("dispatcher", f"disp-{run}", REGION)
     nurse = f"phone-nurse-{run}"
@@ -67,12 +62,10 @@ def _status(api, route_day, bid) -> str:
     return api.get(f"/bookings/{bid}", route_day["booked"][bid]["token"]).json()["status"]
 
 
-def test_the_phone_page_shows_the_route_and_moves_a_visit_through_its_states(api, route_day):
+def test_the_phone_page_shows_the_route_and_moves_a_visit_through_its_states(api, route_day, browser):
     """At a phone's size the page lists the clinician's stops in the route's order with door code,
     symptoms, a call link and a navigation link; On my way, Arrived and Completed move the first
     visit on the real API, and the page shows the new state."""
-    chromium = _browser_or_skip()
-    from playwright.sync_api import sync_playwright
 
     served = api.get("/clinician")
     assert served.status_code == 200 and served.headers["content-type"].startswith("text/html"), served.text[:200]
@@ -80,91 +73,66 @@ def test_the_phone_page_shows_the_route_and_moves_a_visit_through_its_states(api
     order = [s["booking_id"] for s in route["stops"]]
     assert sorted(order) == sorted(route_day["booked"]), route
 
-    OUTPUT.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(**PHONE).new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{api.base}/clinician#token={route_day['token']}&date={route_day['day']}")
-            page.wait_for_selector("body[data-rendered='true']", timeout=20000)
-            assert "token=" not in page.url  # the token leaves the address bar once read
+    errors: list[str] = []
+    page = _phone(browser, f"{api.base}/clinician#token={route_day['token']}&date={route_day['day']}", errors)
+    page.wait_for_selector("body[data-rendered='true']", timeout=20000)
+    assert "token=" not in page.url  # the token leaves the address bar once read
 
-            cards = page.locator("li.stop")
-            assert [cards.nth(i).get_attribute("data-booking") for i in range(cards.count())] == order
-            first = order[0]
-            card = page.locator(f"li.stop[data-booking='{first}']")
-            facts = route_day["booked"][first]
-            assert card.locator(".door-code").inner_text() == facts["door_code"]
-            assert facts["symptoms"] in card.locator(".symptoms").inner_text()
-            assert card.locator("a.call").get_attribute("href") == f"tel:{facts['phone']}"
-            assert card.locator("a.nav").get_attribute("href").startswith("geo:")
-            # the page is laid out for the phone: nothing wider than the screen
-            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
-            page.screenshot(path=str(OUTPUT / "clinician.png"), full_page=True)
+    cards = page.locator("li.stop")
+    assert [cards.nth(i).get_attribute("data-booking") for i in range(cards.count())] == order
+    first = order[0]
+    card = page.locator(f"li.stop[data-booking='{first}']")
+    facts = route_day["booked"][first]
+    assert card.locator(".door-code").inner_text() == facts["door_code"]
+    assert facts["symptoms"] in card.locator(".symptoms").inner_text()
+    assert card.locator("a.call").get_attribute("href") == f"tel:{facts['phone']}"
+    assert card.locator("a.nav").get_attribute("href").startswith("geo:")
+    # the page is laid out for the phone: nothing wider than the screen
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
+    page.screenshot(path=str(OUTPUT / "clinician.png"), full_page=True)
 
-            for button, expected in (("on_the_way", "en_route"), ("arrived", "arrived"), ("completed", "completed")):
-                card.locator(f"button[data-event='{button}']").click()
-                page.wait_for_selector(f"li.stop[data-booking='{first}'][data-status='{expected}']", timeout=20000)
-                assert _status(api, route_day, first) == expected
-            assert card.locator("button.event").count() == 0  # a completed visit offers no more events
-            assert not errors, errors
-        finally:
-            browser.close()
+    for button, expected in (("on_the_way", "en_route"), ("arrived", "arrived"), ("completed", "completed")):
+        card.locator(f"button[data-event='{button}']").click()
+        page.wait_for_selector(f"li.stop[data-booking='{first}'][data-status='{expected}']", timeout=20000)
+        assert _status(api, route_day, first) == expected
+    assert card.locator("button.event").count() == 0  # a completed visit offers no more events
+    assert not errors, errors
 
 
-def test_the_phone_page_without_a_token_asks_to_sign_in(api):
+def test_the_phone_page_without_a_token_asks_to_sign_in(api, browser):
     """Opened without a token, the page calls nothing and says how to get in."""
-    chromium = _browser_or_skip()
-    from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(**PHONE).new_page()
-            page.goto(f"{api.base}/clinician")
-            page.wait_for_function("document.getElementById('status').textContent.includes('sign in')", timeout=10000)
-            assert page.locator("li.stop").count() == 0
-        finally:
-            browser.close()
+    page = _phone(browser, f"{api.base}/clinician", [])
+    page.wait_for_function("document.getElementById('status').textContent.includes('sign in')", timeout=10000)
+    assert page.locator("li.stop").count() == 0
 
 
-def test_the_phone_page_shares_the_position_only_when_ticked(api, route_day):
+def test_the_phone_page_shares_the_position_only_when_ticked(api, route_day, browser):
     """With the browser's geolocation allowed, nothing is sent until the clinician ticks "share my
     position"; then the phone's position goes to POST /me/location (stored for today's route)."""
-    chromium = _browser_or_skip()
-    from playwright.sync_api import sync_playwright
 
     from homevisits.persistence import live
     where = {"latitude": 59.3401, "longitude": 18.0702}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(**PHONE, geolocation=where, permissions=["geolocation"])
-            page = context.new_page()
-            sent: list[str] = []
-            page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/me/location") else None)
-            page.goto(f"{api.base}/clinician#token={route_day['token']}&date={route_day['day']}")
-            page.wait_for_selector("body[data-rendered='true']", timeout=20000)
-            page.wait_for_timeout(1000)
-            assert sent == []  # not without the clinician's say
-            with page.expect_response(lambda r: r.url.endswith("/me/location"), timeout=20000) as answer:
-                page.locator("#share").check()
-            body = answer.value.json()
-            assert answer.value.status == 200 and body["stored"] is True, body
-        finally:
-            browser.close()
+    context = browser.new_context(**PHONE, geolocation=where, permissions=["geolocation"])
+    page = context.new_page()
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.url.endswith("/me/location") else None)
+    page.goto(f"{api.base}/clinician#token={route_day['token']}&date={route_day['day']}")
+    page.wait_for_selector("body[data-rendered='true']", timeout=20000)
+    page.wait_for_timeout(1000)
+    assert sent == []  # not without the clinician's say
+    with page.expect_response(lambda r: r.url.endswith("/me/location"), timeout=20000) as answer:
+        page.locator("#share").check()
+    body = answer.value.json()
+    assert answer.value.status == 200 and body["stored"] is True, body
     item = live.get_route(f"{REGION}#{body['date']}", route_day["nurse"])
     assert item is not None and (item.position["lat"], item.position["lon"]) == (where["latitude"], where["longitude"])
 
 
-def test_the_phone_page_shows_the_nurse_her_video_call_and_the_doctor_his_calendar(api, route_day):
+def test_the_phone_page_shows_the_nurse_her_video_call_and_the_doctor_his_calendar(api, route_day, browser):
     """A doctor declared on video calls for the day: after the re-plan, the nurse's page shows each
     remaining visit's call with the doctor's name and slot, and the doctor's page lists the same
     calls (patient, nurse, booking) at the same times."""
-    chromium = _browser_or_skip()
-    from playwright.sync_api import sync_playwright
 
     day, run = route_day["day"], uuid.uuid4().hex[:6]
     dispatcher = api.token("dispatcher", f"disp-{run}", REGION)
@@ -178,43 +146,33 @@ def test_the_phone_page_shows_the_nurse_her_video_call_and_the_doctor_his_calend
     with_calls = {s["booking_id"]: s["video_call"] for s in route["stops"] if s.get("video_call")}
     assert with_calls and all(vc["doctor_id"] == doctor for vc in with_calls.values()), route
 
-    OUTPUT.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(**PHONE).new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{api.base}/clinician#token={route_day['token']}&date={day}")
-            page.wait_for_selector("body[data-rendered='true']", timeout=20000)
-            shown = {}
-            for bid in with_calls:
-                text = page.locator(f"li.stop[data-booking='{bid}'] .vcall").inner_text()
-                assert "Dr Vera Holm" in text, text
-                shown[bid] = text.split(" with ")[0].replace("Video call ", "")
-            page.screenshot(path=str(OUTPUT / "clinician-video-call.png"), full_page=True)
+    errors: list[str] = []
+    page = _phone(browser, f"{api.base}/clinician#token={route_day['token']}&date={day}", errors)
+    page.wait_for_selector("body[data-rendered='true']", timeout=20000)
+    shown = {}
+    for bid in with_calls:
+        text = page.locator(f"li.stop[data-booking='{bid}'] .vcall").inner_text()
+        assert "Dr Vera Holm" in text, text
+        shown[bid] = text.split(" with ")[0].replace("Video call ", "")
+    page.screenshot(path=str(OUTPUT / "clinician-video-call.png"), full_page=True)
 
-            page = browser.new_context(**PHONE).new_page()
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{api.base}/clinician#token={api.token('clinician', doctor, REGION)}&date={day}")
-            page.wait_for_selector("body[data-rendered='true']", timeout=20000)
-            slots = page.locator("li.callslot")
-            assert sorted(slots.nth(i).get_attribute("data-booking") for i in range(slots.count())) == sorted(with_calls)
-            for bid, when in shown.items():
-                card = page.locator(f"li.callslot[data-booking='{bid}']")
-                assert card.locator(".when").inner_text() == when  # the same slot as on the nurse's phone
-                assert route_day["nurse"] in card.locator(".meta").inner_text()
-            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
-            page.screenshot(path=str(OUTPUT / "clinician-doctor-calls.png"), full_page=True)
+    page = _phone(browser, f"{api.base}/clinician#token={api.token('clinician', doctor, REGION)}&date={day}", errors)
+    page.wait_for_selector("body[data-rendered='true']", timeout=20000)
+    slots = page.locator("li.callslot")
+    assert sorted(slots.nth(i).get_attribute("data-booking") for i in range(slots.count())) == sorted(with_calls)
+    for bid, when in shown.items():
+        card = page.locator(f"li.callslot[data-booking='{bid}']")
+        assert card.locator(".when").inner_text() == when  # the same slot as on the nurse's phone
+        assert route_day["nurse"] in card.locator(".meta").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
+    page.screenshot(path=str(OUTPUT / "clinician-doctor-calls.png"), full_page=True)
 
-            # the dispatcher's console: the doctor's row on the timeline holds the same calls
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{api.base}/console#token={dispatcher}&region={REGION}&date={day}")
-            page.wait_for_selector("body[data-rendered='true']", timeout=20000)
-            row = page.locator(f"g.clinician-row[data-clinician='{doctor}']")
-            assert row.count() == 1 and "video calls" in (row.locator("text").first.text_content() or "")
-            assert row.locator("rect.call").count() == len(with_calls)
-            assert not errors, errors
-        finally:
-            browser.close()
+    # the dispatcher's console: the doctor's row on the timeline holds the same calls
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{api.base}/console#token={dispatcher}&region={REGION}&date={day}")
+    page.wait_for_selector("body[data-rendered='true']", timeout=20000)
+    row = page.locator(f"g.clinician-row[data-clinician='{doctor}']")
+    assert row.count() == 1 and "video calls" in (row.locator("text").first.text_content() or "")
+    assert row.locator("rect.call").count() == len(with_calls)
+    assert not errors, errors
