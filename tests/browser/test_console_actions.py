@@ -1,7 +1,8 @@
 """The console as a dispatcher's tool (issue 14, item 6), in Chromium against the real local stack:
 every action is performed by clicking in the page and then checked through the API — move, pin,
 unpin, unassign and move back, a refused move and a stale plan version (the 409's reason shown, the
-page still working), sick leave after a confirm (the unkept visits listed), and the lists of
+page still working), sick leave and a late start after a confirm (the unkept visits listed; a
+refused shift change's 400 shown), and the lists of
 unassigned, unkept and missed visits with their reasons, in Stockholm time whatever the browser's
 zone. Screenshots go to test-output/."""
 from __future__ import annotations
@@ -258,6 +259,94 @@ def test_sick_leave_after_a_confirm_lists_the_unkept_visits(browser, api, sick_d
                                                                     for r in reasons.values()))
         _no_personal_data(page, sick_day)
         page.screenshot(path=str(OUTPUT / "console-sick.png"), full_page=True)
+        assert not errors, errors
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def late_day(api):
+    """A doctor working 08–17 and a colleague working 12–17; visits at 08, 10, 14 and 16 (only the
+    first doctor is on shift in the morning)."""
+    run = uuid.uuid4().hex[:6]
+    dispatcher = api.token("dispatcher", f"disp-{run}", REGION)
+    day = free_day(api, REGION, dispatcher, 39, 44)
+    return book_day(api, REGION, day, dispatcher,
+                    {f"late-{run}": ("doctor", "08:00", "17:00"), f"late-colleague-{run}": ("doctor", "12:00", "17:00")},
+                    [("08", "08:00", "doctor", None), ("10", "10:00", "doctor", None),
+                     ("14", "14:00", "doctor", None), ("16", "16:00", "doctor", None)])
+
+
+def _local_hhmm(iso: str) -> str:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(STOCKHOLM).strftime("%H:%M")
+
+
+def test_a_late_start_after_a_confirm_replans_the_day_and_lists_the_unkept_visits(browser, api, late_day):
+    late = next(c for c in late_day.clinicians if not c.startswith("late-colleague-"))
+    shifts_path = f"/regions/{REGION}/shifts/{late_day.date}"
+    before_shift = next(s for s in api.get(shifts_path, late_day.dispatcher).json()["shifts"] if s["clinician_id"] == late)
+    plan = late_day.plan(api)
+    early = {late_day.visits["08"], late_day.visits["10"]}
+    assert all(_where(plan, bid)[0] == late for bid in early)
+    context, page, errors = _open(browser, api, late_day)
+    try:
+        # A refused change (the end before the start): the API's 400 code and reason in the banner, nothing changed.
+        page.click(f"#clinicians tr[data-clinician='{late}'] button.shift")
+        assert page.locator("#shift-panel").is_visible()
+        assert page.input_value("#shift-start") == "08:00" and page.input_value("#shift-end") == "17:00"
+        page.fill("#shift-start", "17:00")
+        page.fill("#shift-end", "08:00")
+        page.click("#shift-go")
+        page.click("#shift-confirm")
+        page.wait_for_selector("#notice.error[data-code='invalid_shift']", timeout=20000)
+        assert "invalid_shift: a shift ends after it starts" in page.locator("#notice-text").inner_text()
+        assert next(s for s in api.get(shifts_path, late_day.dispatcher).json()["shifts"]
+                    if s["clinician_id"] == late) == before_shift
+        assert late_day.plan(api)["version"] == plan["version"]
+
+        # The late start: 11:00 instead of 08:00, confirmed after reading which visits are at risk.
+        page.click(f"#clinicians tr[data-clinician='{late}'] button.shift")
+        page.fill("#shift-start", "11:00")
+        page.fill("#shift-end", "17:00")
+        page.click("#shift-go")
+        assert page.locator("#shift-dialog").is_visible()
+        text = page.locator("#shift-text").inner_text()
+        assert "08:00–17:00 to 11:00–17:00 (a late start)" in text and "08:00–10:00" in text
+        assert "may move to others or become unkept" in text
+        page.click("#shift-confirm")
+        page.wait_for_selector("#notice.ok[data-code='shift_changed']", timeout=30000)
+        page.wait_for_function(f"Number(document.body.dataset.planVersion) > {plan['version']}", timeout=90000)
+        page.wait_for_function("document.querySelector('#status').textContent.includes('re-planned for 11:00–17:00')",
+                               timeout=90000)
+
+        # The shift: new start, every other field as it was.
+        after_shift = next(s for s in api.get(shifts_path, late_day.dispatcher).json()["shifts"]
+                           if s["clinician_id"] == late)
+        assert after_shift == {**before_shift, "start": "11:00"}
+        stored = late_day.plan(api)
+        assert stored["version"] > plan["version"]
+        assert _version(page) == stored["version"]
+        route = next(r for r in stored["routes"] if r["clinician_id"] == late)
+        assert _local_hhmm(route["shift_start"]) == "11:00"
+        # No visit before 11:00 on their route: each is served from 11:00 on, by someone else, or listed unkept.
+        assert all(_local_hhmm(s["eta"]) >= "11:00" for s in route["stops"]), route["stops"]
+        reasons = {u["booking_id"]: u["reason"] for u in stored["unassigned"]}
+        routed = {s["booking_id"]: r["clinician_id"] for r in stored["routes"] for s in r["stops"]}
+        bid08 = late_day.visits["08"]  # its window ends at 10:00 and nobody works before 11:00
+        assert bid08 not in routed and reasons.get(bid08) == "clinician_unavailable", reasons
+        seen = api.get(f"/bookings/{bid08}", late_day.patients[bid08]["token"]).json()
+        assert seen["unkept"]["reason"] == "clinician_unavailable" and seen["unkept"]["clinician_id"] == late
+        row = page.locator(f"#unkept tr.unkept-row[data-booking='{bid08}']")
+        assert row.locator("td.reason").get_attribute("data-reason") == "clinician_unavailable"
+        assert late in row.inner_text()
+        # Nothing silently dropped: every visit on a route or listed as unkept, on the page too.
+        for bid in late_day.visits.values():
+            assert bid in routed or reasons.get(bid) == "clinician_unavailable", bid
+            on_page = page.locator(f"tr.stop-row[data-booking='{bid}'], tr.unkept-row[data-booking='{bid}']")
+            assert on_page.count() == 1, bid
+        assert "11:00–17:00" in page.locator(f"#clinicians tr.clinician-item[data-clinician='{late}']").inner_text()
+        _no_personal_data(page, late_day)
+        page.screenshot(path=str(OUTPUT / "console-late-start.png"), full_page=True)
         assert not errors, errors
     finally:
         context.close()

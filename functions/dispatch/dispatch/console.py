@@ -7,8 +7,11 @@ The page holds no data and no secret: the dispatcher brings a token (pasted, or 
 any client with that Bearer token: `GET /regions/{region}/plans/{date}` and `…/shifts/{date}` to
 show the day, `POST …/plans/{date}/optimize` (Re-plan), `POST …/plans/{date}/moves` (move a visit
 to a clinician and position, pin, unpin, unassign; each sends the plan version on screen and shows
-the answered next version, or the 409's reason), and `DELETE …/clinicians/{id}/shifts/{date}`
-(sick leave, after a confirm; the unkept visits and the windows their patients were offered).
+the answered next version, or the 409's reason), `DELETE …/clinicians/{id}/shifts/{date}`
+(sick leave, after a confirm; the unkept visits and the windows their patients were offered) and
+`PUT …/clinicians/{id}/shifts/{date}?override=true` (a late start or an early end, after a confirm:
+the clinician's shift as `GET …/shifts/{date}` answered it with new start and end times; its unkept
+visits are shown as sick leave's are).
 
 It draws the routes and stops on a Leaflet map — on map tiles when a tile URL is configured
 (`CONSOLE_TILE_URL`, a template parameter), else on a plain background, so it works offline — a
@@ -66,6 +69,8 @@ svg text{font-family:inherit}.grid{stroke:#e5eaef;stroke-width:1}.gl{font-size:9
 .wide{grid-column:1 / -1}.muted{color:#8a97a3}.reason b{font-weight:600}.reason small{color:#8a97a3;margin-left:4px}
 #move-panel{border-color:#f0c36d;background:#fffbea}#move-panel[hidden]{display:none}
 #move-panel label{margin-right:12px;font-size:13px}#move-panel select{font:inherit;padding:3px 6px}
+#shift-panel{border-color:#f0c36d;background:#fffbea}#shift-panel[hidden]{display:none}
+#shift-panel label{margin-right:12px;font-size:13px}#shift-panel input{font:inherit;padding:3px 6px}
 dialog{border:1px solid #d9e0e6;border-radius:8px;max-width:520px;padding:16px 18px}
 dialog::backdrop{background:rgba(16,38,59,.45)}dialog h3{margin:0 0 8px;font-size:16px}
 dialog .buttons{display:flex;gap:8px;justify-content:flex-end;margin-top:14px}
@@ -92,6 +97,12 @@ dialog .buttons{display:flex;gap:8px;justify-content:flex-end;margin-top:14px}
     <label>at <select id="move-position"></select></label>
     <label><input id="move-pin" type="checkbox"> pin it there</label>
     <button id="move-go">Move</button> <button id="move-cancel" class="secondary">Cancel</button></section>
+  <section id="shift-panel" class="wide" hidden aria-label="change a shift"><h2>Change the shift of <span id="shift-who"></span>
+    <span id="shift-was" class="muted"></span></h2>
+    <label>starts <input id="shift-start" type="time" step="300" required></label>
+    <label>ends <input id="shift-end" type="time" step="300" required></label>
+    <span class="muted">local time, Europe/Stockholm</span>
+    <button id="shift-go">Change…</button> <button id="shift-cancel" class="secondary">Cancel</button></section>
   <section class="wide"><h2>Plan <span id="plan-version" class="muted">–</span>
     <span id="computed" class="muted"></span></h2><div id="kpis" class="kpis"></div></section>
   <section><h2>Routes</h2><div id="map" role="region" aria-label="map of the routes"></div>
@@ -118,7 +129,7 @@ dialog .buttons{display:flex;gap:8px;justify-content:flex-end;margin-top:14px}
     <table id="unassigned"><thead><tr><th>booking</th><th>type</th><th>window</th><th>reason</th><th>status</th><th></th></tr>
     </thead><tbody></tbody></table></section>
   <section class="wide"><h2>Unkept <span id="unkept-count" class="muted">0</span>
-    <span class="muted">· clinician off the day; the patients were offered other windows by SMS</span></h2>
+    <span class="muted">· clinician off the day or their shift shortened; the patients were offered other windows by SMS</span></h2>
     <table id="unkept"><thead><tr><th>booking</th><th>type</th><th>window</th><th>reason</th><th>was with</th>
     <th>windows offered</th></tr></thead><tbody></tbody></table></section>
   <section class="wide"><h2>Missed <span id="missed-count" class="muted">0</span>
@@ -134,6 +145,15 @@ dialog .buttons{display:flex;gap:8px;justify-content:flex-end;margin-top:14px}
   <div class="buttons"><button id="sick-cancel" class="secondary" type="button">Cancel</button>
     <button id="sick-confirm" class="danger" type="button">Take off the day</button></div>
 </dialog>
+<dialog id="shift-dialog" aria-labelledby="shift-title">
+  <h3 id="shift-title">Change a clinician's shift</h3>
+  <p id="shift-text"></p>
+  <p class="muted">Visits outside the new hours go to the other clinicians (or stay with them at another time)
+    where they fit, the most urgent first; the rest become unkept: they are listed under Unkept and their
+    patients are offered the nearest free windows by SMS.</p>
+  <div class="buttons"><button id="shift-dialog-cancel" class="secondary" type="button">Cancel</button>
+    <button id="shift-confirm" class="danger" type="button">Change the shift</button></div>
+</dialog>
 <script>
 "use strict";
 const COLORS = ["#1f77b4","#d62728","#2ca02c","#9467bd","#ff7f0e","#17becf","#8c564b","#e377c2","#7f7f7f","#bcbd22"];
@@ -143,7 +163,7 @@ const REASONS = {
   no_capacity: "no clinician on shift has room for it in its window",
   no_clinician_with_skill: "no clinician on shift has the skill it needs",
   no_remote_doctor: "no doctor free for the video call",
-  clinician_unavailable: "its clinician was taken off the day and no one else can keep its window",
+  clinician_unavailable: "its clinician was taken off the day or their shift shortened, and no one else can keep its window",
   unassigned_by_dispatcher: "taken out of the routes by a dispatcher",
   window_passed: "its window has passed",
   clinician_not_on_shift: "its clinician is not on shift",
@@ -154,7 +174,7 @@ const REASONS = {
 const SVGNS = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 const state = {token: "", plan: null, shifts: null, timer: null, busy: false, tz: "Europe/Stockholm",
-               selected: null, unkept: {}, sick: null};
+               selected: null, unkept: {}, shiftChange: null};
 
 // The API lives where this page is served from (…/console -> …), stage prefix included.
 const API = location.pathname.replace(/\/console\/?$/, "");
@@ -427,6 +447,9 @@ function drawClinicians(plan) {
      r.stops.length, r.stops.filter(s => s.pinned).length, r.idle ? "–" : (r.driving_minutes || 0) + " min", route]
       .forEach(v => tr.appendChild(td(v)));
     const actions = document.createElement("td");
+    if (shiftOf(r.clinician_id))
+      actions.appendChild(button("Change shift…", "secondary shift", () => openShift(r.clinician_id),
+                                 "a late start or an early end"));
     actions.appendChild(button("Sick leave…", "danger sick", () => askSick(r.clinician_id),
                                "take this clinician off the day"));
     tr.appendChild(actions);
@@ -487,13 +510,13 @@ function drawTables(plan) {
   $("missed-count").textContent = String((plan.missed || []).length);
 }
 
-// Unkept visits: the plan lists them as `clinician_unavailable`; the sick-leave answer of this session
-// adds who they were with and the windows their patients were offered.
+// Unkept visits: the plan lists them as `clinician_unavailable`; the shift changes' answers (sick leave,
+// a late start, an early end) of this session add who they were with and the windows their patients were offered.
 function drawUnkept(plan) {
   const rows = {};
   (plan.unassigned || []).filter(u => u.reason === "clinician_unavailable").forEach(u => { rows[u.booking_id] = {...u}; });
-  if (state.sick && state.sick.date === $("date").value && state.sick.region === $("region").value)
-    (state.sick.unkept || []).forEach(u => {
+  if (state.shiftChange && state.shiftChange.date === $("date").value && state.shiftChange.region === $("region").value)
+    (state.shiftChange.unkept || []).forEach(u => {
       rows[u.booking_id] = {reason: "clinician_unavailable", ...u, ...(rows[u.booking_id] || {}), offered: u.offered,
                             clinician_id: u.clinician_id};
     });
@@ -667,32 +690,90 @@ function askSick(clinician) {
   $("sick-dialog").showModal();
 }
 async function confirmSick() {
-  const clinician = $("sick-dialog").dataset.clinician, region = $("region").value, date = $("date").value;
+  const clinician = $("sick-dialog").dataset.clinician;
   $("sick-dialog").close();
+  return changeShift(clinician, "DELETE", "", undefined, "taking " + clinician + " off the day…",
+    (date, n) => clinician + " is off " + date + ": " + n, "sick_leave",
+    (p) => !p.routes.some(r => r.clinician_id === clinician), "re-planned without " + clinician);
+}
+
+// ---- a late start or an early end: a panel with the shift's times (local, as the shift holds them),
+// a confirm, then PUT the clinician's shift as the API answered it, with the new start and end.
+const SHIFT_FIELDS = ["role", "start", "end", "start_location", "end_location", "break", "video_calls", "name"];
+function openShift(clinician) {
+  const sh = shiftOf(clinician); if (!sh) return;
+  closeMove();
+  $("shift-panel").dataset.clinician = clinician;
+  $("shift-who").textContent = clinicianLabel(clinician);
+  $("shift-was").textContent = "· now " + sh.start + "–" + sh.end + " on " + $("date").value;
+  $("shift-start").value = sh.start; $("shift-end").value = sh.end;
+  $("shift-panel").hidden = false; $("shift-panel").scrollIntoView({block: "nearest"});
+}
+function closeShift() { $("shift-panel").hidden = true; $("shift-panel").dataset.clinician = ""; }
+// The visits of the clinician's route whose window the new hours no longer cover (locked ones stay).
+function outsideHours(clinician, start, end) {
+  const r = state.plan && state.plan.routes.find(x => x.clinician_id === clinician);
+  const s0 = localMinutes(start), s1 = localMinutes(end);
+  return r ? r.stops.filter(st => !st.locked && (localMinutes(st.window_start) < s0 || localMinutes(st.window_end) > s1)) : [];
+}
+function askShift() {
+  const clinician = $("shift-panel").dataset.clinician, sh = shiftOf(clinician);
+  const start = $("shift-start").value, end = $("shift-end").value;
+  if (!clinician || !sh) return;  // the API judges the times (a 4xx, e.g. invalid_shift, is shown as it answers)
+  const out = outsideHours(clinician, start, end);
+  const what = start > sh.start && end < sh.end ? "a late start and an early end" : start > sh.start ? "a late start" :
+               end < sh.end ? "an early end" : "a change of hours";
+  $("shift-text").textContent = "Change " + clinicianLabel(clinician) + "'s shift on " + $("date").value + " from " +
+    sh.start + "–" + sh.end + " to " + start + "–" + end + " (" + what + ")? " +
+    (out.length ? out.length + " planned visit" + (out.length === 1 ? "" : "s") + " (" +
+                  out.map(windowText).join(", ") + ") are not wholly inside the new hours: they may move to others or become unkept."
+                : "Every planned visit of theirs lies inside the new hours; visits may still move or become unkept if the route no longer holds.");
+  $("shift-dialog").dataset.clinician = clinician; $("shift-dialog").dataset.start = start; $("shift-dialog").dataset.end = end;
+  $("shift-dialog").showModal();
+}
+function confirmShift() {
+  const d = $("shift-dialog").dataset, clinician = d.clinician, start = d.start, end = d.end, sh = shiftOf(clinician);
+  $("shift-dialog").close();
+  if (!sh) return;
+  const body = {};
+  SHIFT_FIELDS.forEach(k => { if (sh[k] != null) body[k] = sh[k]; });
+  body.start = start; body.end = end;
+  closeShift();
+  return changeShift(clinician, "PUT", "?override=true", body, "changing " + clinician + "'s shift to " + start + "–" + end + "…",
+    (date, n) => clinician + " works " + start + "–" + end + " on " + date + ": " + n, "shift_changed",
+    (p) => { const r = p.routes.find(x => x.clinician_id === clinician);
+             return !r || !r.shift_start || (hhmm(localMinutes(r.shift_start)) === start && hhmm(localMinutes(r.shift_end)) === end); },
+    clinician + "'s day re-planned for " + start + "–" + end);
+}
+
+// ---- a shift change (sick leave, a late start, an early end): send it, list its unkept visits at
+// once (who they were with, the windows offered), then wait for the re-planned day.
+async function changeShift(clinician, method, query, body, doing, said, code, replanned, replannedText) {
+  const region = $("region").value, date = $("date").value;
   if (!clinician || state.busy) return;
-  state.busy = true; setStatus("taking " + clinician + " off the day…");
+  state.busy = true; setStatus(doing);
   const before = state.plan ? state.plan.version : 0;
   try {
-    const res = await call("DELETE", `/regions/${encodeURIComponent(region)}/clinicians/${encodeURIComponent(clinician)}/shifts/${encodeURIComponent(date)}`);
+    const res = await call(method, `/regions/${encodeURIComponent(region)}/clinicians/${encodeURIComponent(clinician)}/shifts/${encodeURIComponent(date)}` + query, body);
     const unkept = (res.unkept || []).map(u => ({...u, clinician_id: clinician}));
-    state.sick = {region, date, clinician, unkept: [...((state.sick && state.sick.date === date) ? state.sick.unkept.filter(u => u.clinician_id !== clinician) : []), ...unkept]};
-    notify(clinician + " is off " + date + ": " + (unkept.length ? unkept.length + " visit" + (unkept.length === 1 ? "" : "s") +
-           " could not be kept (listed under Unkept; their patients were offered other windows)" : "every visit was kept by the others"),
-           "ok", "sick_leave");
+    state.shiftChange = {region, date, clinician, unkept: [...((state.shiftChange && state.shiftChange.date === date) ? state.shiftChange.unkept.filter(u => u.clinician_id !== clinician) : []), ...unkept]};
+    notify(said(date, unkept.length ? unkept.length + " visit" + (unkept.length === 1 ? "" : "s") +
+           " could not be kept (listed under Unkept; their patients were offered other windows)" : "every visit was kept"),
+           "ok", code);
     state.busy = false;
     if (state.plan) drawUnkept(state.plan);
-    await waitForReplan(clinician, before);
+    await waitForReplan(before, replanned, replannedText);
   } catch (e) {
     notify("Not changed: " + (e.code ? e.code + ": " : "") + e.reason, "error", e.code || String(e.status || ""));
     setStatus("refused", true);
   } finally { state.busy = false; }
 }
 // The shift change re-plans the day through the queue: show the new plan as soon as it is stored.
-async function waitForReplan(clinician, before) {
+async function waitForReplan(before, replanned, text) {
   for (let i = 0; i < 30; i++) {
     await load();
     const p = state.plan;
-    if (p && p.version > before && !p.routes.some(r => r.clinician_id === clinician)) { setStatus("re-planned without " + clinician); return; }
+    if (p && p.version > before && replanned(p)) { setStatus(text); return; }
     await new Promise(ok => setTimeout(ok, 2000));
   }
   setStatus("the re-plan is still running: press Load in a moment");
@@ -700,14 +781,18 @@ async function waitForReplan(clinician, before) {
 
 $("load").addEventListener("click", load);
 $("replan").addEventListener("click", replan);
-$("region").addEventListener("change", () => { closeMove(); load(); });
-$("date").addEventListener("change", () => { closeMove(); load(); });
+$("region").addEventListener("change", () => { closeMove(); closeShift(); load(); });
+$("date").addEventListener("change", () => { closeMove(); closeShift(); load(); });
 $("notice-close").addEventListener("click", dismiss);
 $("move-clinician").addEventListener("change", fillPositions);
 $("move-go").addEventListener("click", doMove);
 $("move-cancel").addEventListener("click", closeMove);
 $("sick-cancel").addEventListener("click", () => $("sick-dialog").close());
 $("sick-confirm").addEventListener("click", confirmSick);
+$("shift-go").addEventListener("click", askShift);
+$("shift-cancel").addEventListener("click", closeShift);
+$("shift-dialog-cancel").addEventListener("click", () => $("shift-dialog").close());
+$("shift-confirm").addEventListener("click", confirmShift);
 $("auto").addEventListener("change", () => {
   clearInterval(state.timer);
   if ($("auto").checked) state.timer = setInterval(load, 30000);
