@@ -270,7 +270,7 @@ def late_day(api):
     first doctor is on shift in the morning)."""
     run = uuid.uuid4().hex[:6]
     dispatcher = api.token("dispatcher", f"disp-{run}", REGION)
-    day = free_day(api, REGION, dispatcher, 39, 44)
+    day = api.free_day(REGION, 39, 44)
     return book_day(api, REGION, day, dispatcher,
                     {f"late-{run}": ("doctor", "08:00", "17:00"), f"late-colleague-{run}": ("doctor", "12:00", "17:00")},
                     [("08", "08:00", "doctor", None), ("10", "10:00", "doctor", None),
