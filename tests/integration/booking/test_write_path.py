@@ -67,6 +67,7 @@ def test_an_adult_doctor_booking_is_one_read_stage_and_one_transaction(hv, days)
     key = str(uuid.uuid4())
     # A birth date no other test books for: a person with other bookings nearby needs one more read.
     body = hv.body(d1, "10:00", where=hv.MALMO, born=date(1977, 4, 23))
+    hv.api.drain(60)  # the stack quiet (re-plans of earlier bookings write the ledger): no lost race to retry
     with Calls() as calls:
         status, booking = _invoke(sub, key, body)
     assert status == 201, booking
@@ -98,13 +99,14 @@ def test_a_childs_booking_does_not_read_the_fee_history(hv, days):
     d1, _ = days
     body = hv.body(d1, "12:00", where=hv.MALMO,
                    for_child={"personal_number": _child_number(hv, d1), "name": "Barn"})
+    hv.api.drain(60)  # as above: an uncontended booking's reads are what is counted
     with Calls() as calls:
         status, booking = _invoke(f"patient-{uuid.uuid4().hex[:8]}", str(uuid.uuid4()), body)
     assert status == 201, booking
     assert booking["fee"]["amount"] == 0 and booking["status"] == "confirmed"
     # two Queries: the ledger's shards and the child's open bookings (one a day); the fee history is not read
-    assert calls.counts["Query"] == 2 and calls.counts["UpdateItem"] == 0
-    assert calls.counts["TransactWriteItems"] == 1
+    assert calls.counts["Query"] == 2 and calls.counts["UpdateItem"] == 0, calls.counts
+    assert calls.counts["TransactWriteItems"] == 1, calls.counts
 
 
 def _child_number(hv, day: date) -> str:
