@@ -23,13 +23,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
 import uuid
-from collections import defaultdict
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from bench.local_stack import running_stack
 
 PROBE = r"""
 import json, sys, time
@@ -124,18 +122,11 @@ def run(args) -> str:
     import stripe
 
     from devstack.gateway import api_event
-    from devstack.stack import Stack
     from devstack.tokens import issue
-    from homevisits import settings
 
     n = int(args.payments)
-    stack = Stack.ephemeral(Path(tempfile.mkdtemp(prefix="bench-payment-")))
-    saved = dict(os.environ)
-    stack.start()
-    os.environ.update(stack.env)
-    settings.reload()
     runs = []
-    try:
+    with running_stack("bench-payment-") as stack:
         http = requests.Session()
         base = stack.urls["api"]
         bookings = _book(http, base, issue, 4 * n)
@@ -159,11 +150,6 @@ def run(args) -> str:
                 res = json.loads(proc.stdout.strip().splitlines()[-1])
                 res["load"], res["variant"] = load, variant
                 runs.append(res)
-    finally:
-        stack.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        settings.reload()
 
     lines = [f"{n} fresh interpreters per variant, each paying two held doctor bookings (new patients, card "
              "4242…) through `payments.app.lambda_handler`; medians in ms; 1-min load average "

@@ -19,7 +19,6 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import json as _json
 import threading
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import requests
 
-from homevisits import settings
+from bench.local_stack import running_stack
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "docs" / "benchmarks-soak.md"
@@ -211,16 +210,8 @@ def _pct(values: list[float], q: float) -> float:
 
 def run(args) -> str:
     """Start a stack, soak it for args.seconds, check the invariants; answers the markdown report."""
-    from devstack.stack import Stack
-
-    state = Path(tempfile.mkdtemp(prefix="soak-"))
-    stack = Stack.ephemeral(state)
-    saved = dict(os.environ)
-    stack.start()
-    os.environ.update(stack.env)
-    settings.reload()  # the code under test reads its environment once
     stats = Stats()
-    try:
+    with running_stack("soak-") as stack:
         base, stripe_base = stack.urls["api"], stack.urls["stripe"]
         setup = Client(base, stats)
         today = datetime.now(timezone.utc).date()
@@ -282,11 +273,6 @@ def run(args) -> str:
         report = invariants.check(region_days, stripe_base=stripe_base, versions=versions)
         for bid, before, now in went_back:
             report.add("version_went_back", bid, f"version {now} after {before} was seen (polled during the soak)")
-    finally:
-        stack.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        settings.reload()  # the code under test reads its environment once
 
     total = sum(len(v) for v in stats.latency.values())
     lines = [f"Command: `python -m bench.soak --seconds {args.seconds} --patients {args.patients} "
